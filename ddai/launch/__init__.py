@@ -1,0 +1,1 @@
+"""The Hydra app ``python -m ddai.launch``: one config tree, several tasks."""
