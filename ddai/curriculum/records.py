@@ -41,3 +41,4 @@ class Rollout:
     tokens: int | None = None
     cost_usd: float | None = None
     timestamp: str | None = None
+    judge_failed: bool | None = None  # Phase 2 judge log: the judge call failed (score not usable)

@@ -11,3 +11,5 @@ def register_all() -> None:
     from ddai.curriculum.config import register as register_curriculum
 
     register_curriculum()
+    from ddai.phase2.config import register as register_phase2; register_phase2()
+    from ddai.launch.sweep_config import register as register_sweep; register_sweep()

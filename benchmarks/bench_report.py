@@ -1,0 +1,230 @@
+"""Benchmark (not a test): ``ddai-report --json`` vs a pandas ``read_json(lines=True)`` baseline.
+
+Both compute the same summary of a Phase 2 judge log (JSON Lines, the fields ddai.reward
+writes): rollouts, prompts, steps; judge / NDCG / final mean, std and quantiles; error,
+judge-failure and cache-hit rates; latency p50/p95/p99; token and cost totals; per-step means;
+per-prompt means, Phase 3 quadrants, the most discordant prompts and the next-round split.
+Each run is a separate subprocess; wall time is measured around it and peak RSS is the
+child's own ``ru_maxrss``. Two log sizes show whether memory depends on the log size.
+
+    python benchmarks/bench_report.py                 # 1 GiB and 256 MiB logs (cached in bench_data/)
+    python benchmarks/bench_report.py --gib 2 --small-gib 0.5
+
+Logs are generated once into ``bench_data/`` (git-ignored) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench_data"
+WORDS = ("revenue growth share market chart slide deck page percent mobile payment India Brazil survey "
+         "company ranks second year total users million billion increase decrease compared region").split()
+
+
+# --- data -----------------------------------------------------------------------------------
+
+def generate(path: Path, target_bytes: int, seed: int = 0) -> None:
+    """A realistic Phase 2 judge log: 5 rollouts per prompt, 64 prompts per step."""
+    import orjson
+
+    rng = random.Random(seed)
+    tmp = path.with_suffix(".tmp")
+    written = 0
+    i = 0
+    n_prompts = 6667
+    with open(tmp, "wb") as fh:
+        while written < target_bytes:
+            group, agent = divmod(i, 5)
+            step = group // 64 + 1
+            pid = f"train_{(group * 7919) % n_prompts}"
+            p_hit = ((group * 7919) % n_prompts) / n_prompts
+            hit = rng.random() < p_hit
+            ndcg = (1.0 if rng.random() < 0.7 else 0.631) if hit else 0.0
+            judge = round(min(1.0, max(0.0, rng.gauss(0.75 if hit else 0.3, 0.25))), 2)
+            failed = rng.random() < 0.01
+            q = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 25)))
+            ans = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 40)))
+            tin, tout, think = rng.randint(900, 4000), rng.randint(20, 120), rng.randint(0, 600)
+            rec = {
+                "uid": f"{group:08x}-0000-4000-8000-{group:012x}", "dataset_id": pid, "sample_idx": agent,
+                "step": step, "query": f"Question: {q}?", "generated_answer": ans, "reference_answer": ans[:30],
+                "retrieved_basenames": [f"{pid[6:]}_{rng.randint(1, 30)}" for _ in range(rng.randint(1, 4))],
+                "reference_basenames": [f"{pid[6:]}_7"],
+                "judge_score": None if failed else judge,
+                "judge_subscores": None if failed else {"answer_accuracy": judge, "visual_grounding": 0.5,
+                                                        "reasoning_consistency": 0.7},
+                "ndcg": ndcg, "final_score": None if failed else round(0.8 * judge + 0.2 * ndcg, 4),
+                "latency_s": round(rng.lognormvariate(1.5, 0.5), 3),
+                "tokens": {"input": tin, "output": tout, "thinking": think, "total": tin + tout + think},
+                "cost_usd": round((tin * 0.3 + (tout + think) * 2.5) / 1e6, 8), "cache_hit": rng.random() < 0.1,
+                "judge_failed": failed, "error": "judge: 503 UNAVAILABLE after 3 attempts" if failed else None,
+                "timestamp": f"2026-11-20T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}Z",
+                "judge_model": "gemini-3-flash-preview", "prompt_version": "v2",
+            }
+            line = orjson.dumps(rec) + b"\n"
+            fh.write(line)
+            written += len(line)
+            i += 1
+    os.replace(tmp, path)
+
+
+def ensure(size_gib: float) -> Path:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"judge_log_{size_gib:g}gib.jsonl"
+    if not path.exists() or path.stat().st_size < size_gib * (1 << 30):
+        print(f"generating {path} ...", file=sys.stderr, flush=True)
+        t = time.time()
+        generate(path, int(size_gib * (1 << 30)))
+        print(f"  {path.stat().st_size / (1 << 30):.2f} GiB in {time.time() - t:.0f} s", file=sys.stderr)
+    return path
+
+
+# --- the two workloads (run in child processes) -----------------------------------------------
+
+def child_report(path: str) -> dict:
+    from ddai.report.cli import main
+
+    with open(os.devnull, "w") as devnull:
+        saved = sys.stdout
+        sys.stdout = devnull
+        try:
+            code = main([path, "--json", "--progress", "off"])
+        finally:
+            sys.stdout = saved
+    assert code == 0
+    return {}
+
+
+def child_pandas(path: str) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    df = pd.read_json(path, lines=True)
+    n = len(df)
+    key = df["dataset_id"].fillna(df["uid"])
+    out: dict = {"rollouts": n, "prompts": int(key.nunique()), "steps": int(df["step"].nunique())}
+    for name, col in (("judge", "judge_score"), ("ndcg", "ndcg"), ("final", "final_score")):
+        s = pd.to_numeric(df[col], errors="coerce")
+        out[name] = {"mean": s.mean(), "std": s.std(ddof=0),
+                     **{f"p{int(q * 100):02d}": s.quantile(q) for q in (0.05, 0.25, 0.5, 0.75, 0.95)}}
+    out["error_rate"] = df["error"].notna().mean()
+    out["judge_failed_rate"] = df["judge_failed"].fillna(False).astype(bool).mean()
+    out["cache_hit_rate"] = df["cache_hit"].dropna().astype(bool).mean()
+    lat = df["latency_s"]
+    out["latency"] = {f"p{q}": lat.quantile(q / 100) for q in (50, 95, 99)}
+    tok = pd.DataFrame([t if isinstance(t, dict) else {} for t in df["tokens"]])
+    out["tokens"] = tok.sum().to_dict()
+    out["cost"] = df["cost_usd"].sum()
+    sub = pd.DataFrame([s if isinstance(s, dict) else {} for s in df["judge_subscores"]])
+    out["subscores"] = sub.mean().to_dict()
+    df["key"] = key
+    out["per_step"] = df.groupby("step")[["judge_score", "ndcg", "final_score"]].mean().reset_index().to_dict("list")
+    jh, nh = df["judge_score"] >= 0.5, df["ndcg"] >= 0.5
+    both = df["judge_score"].notna() & df["ndcg"].notna()
+    out["quadrants"] = {"solved": int((both & jh & nh).sum()), "guessing": int((both & jh & ~nh).sum()),
+                        "reasoning_failure": int((both & ~jh & nh).sum()), "failure": int((both & ~jh & ~nh).sum())}
+    per = df.groupby("key").agg(n=("ndcg", "size"), judge=("judge_score", "mean"), ndcg=("ndcg", "mean"))
+    per["gap"] = (per["judge"] - per["ndcg"]).abs()
+    out["discordant"] = per.sort_values("gap", ascending=False).head(10).index.tolist()
+    last_step = df.groupby("key")["step"].transform("max")
+    last = df[df["step"] == last_step].groupby("key")["judge_score"].mean()
+    fail = (per["judge"] < 0.3) & (last.reindex(per.index) < 0.3)
+    out["next_round"] = {"success": int((per["judge"] >= 0.7).sum()), "fail": int(fail.sum())}
+    return out
+
+
+def child(kind: str, path: str, result_file: str) -> None:
+    t = time.perf_counter()
+    res = child_report(path) if kind == "report" else child_pandas(path)
+    wall = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    Path(result_file).write_text(json.dumps({"inner_wall": wall, "peak_rss": peak,
+                                             "check": _check_figures(res) if res else None}, default=float))
+
+
+def _check_figures(res: dict) -> dict:
+    return {"rollouts": res["rollouts"], "judge_mean": round(float(res["judge"]["mean"]), 6),
+            "ndcg_mean": round(float(res["ndcg"]["mean"]), 6), "quadrants": res["quadrants"]}
+
+
+def measure(kind: str, path: Path) -> dict:
+    out = DATA / f".result_{kind}.json"
+    if out.exists():
+        out.unlink()
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", kind, str(path), str(out)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{kind} run failed:\n{proc.stderr[-3000:]}")
+    res = json.loads(out.read_text())
+    res["wall"] = wall
+    return res
+
+
+def report_figures(path: Path) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "ddai.report.cli", str(path), "--json", "--progress", "off"],
+                          capture_output=True, text=True)
+    doc = json.loads(proc.stdout)["logs"][0]
+    q = doc["quadrants"]["rollouts"]
+    return {"rollouts": doc["rollouts"], "judge_mean": doc["scores"]["judge"]["mean"],
+            "ndcg_mean": doc["scores"]["ndcg"]["mean"],
+            "quadrants": {k: q[k]["n"] for k in ("solved", "guessing", "reasoning_failure", "failure")}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gib", type=float, default=1.0, help="size of the large log (GiB)")
+    ap.add_argument("--small-gib", type=float, default=0.25, help="size of the small log (GiB)")
+    ap.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--skip-pandas-small", action="store_true")
+    a = ap.parse_args()
+    if a.child:
+        child(*a.child)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    big, small = ensure(a.gib), ensure(a.small_gib)
+    rows = []
+    for path in (small, big):
+        size = path.stat().st_size / (1 << 30)
+        rep = measure("report", path)
+        pdr = measure("pandas", path)
+        rows.append((path, size, rep, pdr))
+        print(f"{path.name}: report {rep['wall']:.1f} s / {rep['peak_rss'] / 2**20:.0f} MiB; "
+              f"pandas {pdr['wall']:.1f} s / {pdr['peak_rss'] / 2**20:.0f} MiB", file=sys.stderr, flush=True)
+    # same summary? (cross-check the headline figures on the large log)
+    mine = report_figures(big)
+    theirs = rows[-1][3]["check"]
+    same = (mine["rollouts"] == theirs["rollouts"] and abs(mine["judge_mean"] - theirs["judge_mean"]) < 1e-6
+            and abs(mine["ndcg_mean"] - theirs["ndcg_mean"]) < 1e-6 and mine["quadrants"] == theirs["quadrants"])
+    t = Table(title="ddai-report --json vs pandas read_json(lines=True), same summary")
+    for c in ("log", "GiB", "report s", "pandas s", "speedup", "report peak RSS", "pandas peak RSS"):
+        t.add_column(c, justify="right")
+    for path, size, rep, pdr in rows:
+        t.add_row(path.name, f"{size:.2f}", f"{rep['wall']:.1f}", f"{pdr['wall']:.1f}",
+                  f"{pdr['wall'] / rep['wall']:.1f}x", f"{rep['peak_rss'] / 2**20:.0f} MiB",
+                  f"{pdr['peak_rss'] / 2**20:.0f} MiB")
+    con = Console(width=120)
+    con.print(t)
+    r_small, r_big = rows[0][2]["peak_rss"], rows[1][2]["peak_rss"]
+    con.print(f"report RSS growth {rows[0][1]:.2f} -> {rows[1][1]:.2f} GiB log: "
+              f"{(r_big - r_small) / 2**20:+.0f} MiB; figures agree with pandas: {same} "
+              f"(rollouts {mine['rollouts']:,}, judge mean {mine['judge_mean']}, quadrants {mine['quadrants']})")
+    speed = rows[1][3]["wall"] / rows[1][2]["wall"]
+    con.print(f"goal >= 5x faster: {'met' if speed >= 5 else 'NOT met'} ({speed:.1f}x on the large log)")
+
+
+if __name__ == "__main__":
+    main()

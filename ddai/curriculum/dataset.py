@@ -1,0 +1,75 @@
+"""Load the training parquet and check what the engine relies on, with one clear message.
+
+WHY a separate step before any log is read: a dataset without ``id`` or ``extra_info``
+would otherwise fail after minutes of parsing a gigabyte log, or worse, produce outputs
+verl cannot use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ddai.errors import InputError
+
+ID_EXPECTED = "a column 'id' holding one unique, non-empty value per row (e.g. 'train_2')"
+
+
+@dataclass
+class Dataset:
+    path: Path
+    table: pa.Table
+    ids: list[str]
+    questions: list[str | None]
+
+
+def load_dataset(path: str | Path, *, need_question: bool = False) -> Dataset:
+    """Read the dataset parquet; raise InputError naming the file, column or row on problems."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("dataset file does not exist", where=p, expected="a training parquet file")
+    if p.is_dir():
+        raise InputError("dataset path is a directory", where=p, expected="a single parquet file")
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read as parquet ({exc})", where=p, expected="a parquet file") from None
+
+    names = table.schema.names
+    if "id" not in names:
+        raise InputError("dataset has no 'id' column", where=f"{p}: columns {names}", expected=ID_EXPECTED)
+    id_type = table.schema.field("id").type
+    if not (pa.types.is_string(id_type) or pa.types.is_large_string(id_type) or pa.types.is_integer(id_type)):
+        raise InputError(f"column 'id' has type {id_type}", where=p, expected=ID_EXPECTED)
+    raw_ids = table.column("id").to_pylist()
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for n, v in enumerate(raw_ids):
+        if v is None or str(v) == "":
+            raise InputError(f"row {n} has an empty id", where=f"{p}: column 'id'", expected=ID_EXPECTED)
+        s = str(v)
+        if s in seen:
+            raise InputError(f"id {s!r} appears in rows {seen[s]} and {n}", where=f"{p}: column 'id'",
+                             expected=ID_EXPECTED)
+        seen[s] = n
+        ids.append(s)
+
+    if "extra_info" not in names:
+        raise InputError("dataset has no 'extra_info' column", where=f"{p}: columns {names}",
+                         expected="a struct column 'extra_info' (the phase1_* fields are added to it)")
+    ei_type = table.schema.field("extra_info").type
+    if not pa.types.is_struct(ei_type):
+        raise InputError(f"column 'extra_info' has type {ei_type}", where=p,
+                         expected="a struct column 'extra_info'")
+    questions: list[str | None] = [None] * len(ids)
+    if ei_type.get_field_index("question") >= 0:
+        col = table.column("extra_info").combine_chunks() if table.num_rows else None
+        if col is not None:
+            questions = [q if isinstance(q, str) else None for q in col.field("question").to_pylist()]
+    elif need_question:
+        raise InputError("extra_info has no 'question' field", where=f"{p}: column 'extra_info'",
+                         expected="extra_info.question for curriculum.match=question")
+    return Dataset(p, table, ids, questions)

@@ -1,0 +1,172 @@
+"""The one place where the log's field names are mapped to ddai's canonical names.
+
+Why one place: the users' logs spell the same quantity several ways across versions
+(``ndcg_value`` in the legacy step-keyed document, ``ndcg`` in JSON Lines; ``model_eval_score``
+vs ``judge_score``; ``"⭐️final_score⭐️"`` decorated with emoji). Readers, the report and the
+config (``curriculum.score=judge``) all go through :func:`canonical_score` so a new alias is
+added here once and nowhere else.
+
+Canonical score names: ``ndcg``, ``judge``, ``final``, ``format``, plus the judge's sub-scores
+``answer_accuracy``, ``visual_grounding``, ``reasoning_consistency``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+SCORE_NAMES = ("ndcg", "judge", "final", "format", "answer_accuracy", "visual_grounding", "reasoning_consistency")
+
+# normalized key -> canonical score name (keys are normalized by normalize_key first)
+SCORE_ALIASES: dict[str, str] = {
+    "ndcg": "ndcg", "ndcg_value": "ndcg", "ndcg_score": "ndcg", "retrieval_ndcg": "ndcg",
+    "judge": "judge", "judge_score": "judge", "model_eval_score": "judge", "vlm_score": "judge",
+    "gemini_score": "judge", "llm_judge_score": "judge",
+    "final": "final", "final_score": "final", "reward": "final", "total_score": "final",
+    "format": "format", "format_score": "format", "raw_score": "format",
+    "answer_accuracy": "answer_accuracy", "visual_grounding": "visual_grounding",
+    "reasoning_consistency": "reasoning_consistency",
+}
+
+# Other record fields, normalized key -> canonical attribute (used by the JSON Lines/event readers).
+FIELD_ALIASES: dict[str, str] = {
+    "uid": "group", "group": "group", "group_id": "group", "prompt_uid": "group",
+    "dataset_id": "dataset_id", "data_id": "dataset_id",
+    "step": "step", "global_step": "step",
+    "sample_idx": "sample_idx", "agent_id": "sample_idx", "rollout_idx": "sample_idx",
+    "query": "question", "question": "question",
+    "prompt": "prompt",
+    "retrieved_basenames": "retrieved_docs", "retrieved_documents": "retrieved_docs",
+    "reference_basenames": "reference_docs", "reference_documents": "reference_docs",
+    "golden_basenames": "reference_docs",
+    "latency_s": "latency_s", "latency": "latency_s",
+    "error": "error",
+    "cache_hit": "cache_hit",
+    "tokens": "tokens",
+    "cost_usd": "cost_usd", "cost": "cost_usd",
+    "timestamp": "timestamp", "ts": "timestamp", "time": "timestamp",
+    "judge_subscores": "judge_subscores",
+    "judge_failed": "judge_failed",
+    "ndcg_details": "ndcg_details",
+    "scores": "scores",
+    "event_type": "event_type",
+}
+
+_SEP = re.compile(r"[\s\-.]+")
+
+
+@lru_cache(maxsize=4096)
+def normalize_key(key: str) -> str:
+    """Strip decorations (emoji, symbols, variation selectors), lower-case, unify separators.
+
+    ``"⭐️final_score⭐️"`` -> ``"final_score"``; ``"📣generated_answer📣"`` -> ``"generated_answer"``;
+    ``"NDCG Value"`` -> ``"ndcg_value"``. Letters of any script and digits are kept.
+    """
+    kept = "".join(ch for ch in key if ch == "_" or ch.isspace() or ch in "-." or
+                   unicodedata.category(ch)[0] in ("L", "N"))
+    return _SEP.sub("_", kept.strip()).strip("_").lower()
+
+
+@lru_cache(maxsize=4096)
+def canonical_score(key: str) -> str | None:
+    """Canonical score name for a raw key, or None when the key is not a score."""
+    return SCORE_ALIASES.get(normalize_key(key))
+
+
+@lru_cache(maxsize=4096)
+def canonical_field(key: str) -> str | None:
+    """Canonical record attribute for a raw key (``uid`` -> ``group``), or None."""
+    return FIELD_ALIASES.get(normalize_key(key))
+
+
+def canonical_score_or_raise(name: str) -> str:
+    """Validate a user's ``curriculum.score`` choice (accepts any alias); ValueError if unknown."""
+    canon = canonical_score(name)
+    if canon is None:
+        raise ValueError(f"unknown score field {name!r}; known: {', '.join(SCORE_NAMES)} "
+                         f"(aliases: {', '.join(sorted(SCORE_ALIASES))})")
+    return canon
+
+
+def score_value(value: Any) -> float | None:
+    """A score as read, for ``Rollout.scores``: numbers as float (NaN/inf/out of range kept),
+    JSON null as None, anything else (strings that are not numbers, booleans, lists) as NaN —
+    unusable, so the statistics count it and never treat it as 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return math.nan
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return math.nan
+    return math.nan
+
+
+def is_usable(value: float | None) -> bool:
+    """True for a finite score in [0, 1]; the only values statistics may use."""
+    return value is not None and isinstance(value, float) and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def extract_scores(obj: dict[str, Any], into: dict[str, float | None] | None = None) -> dict[str, float | None]:
+    """Canonical scores found among the keys of ``obj`` (first spelling wins)."""
+    out = {} if into is None else into
+    for key, value in obj.items():
+        canon = canonical_score(key)
+        if canon is not None and canon not in out:
+            out[canon] = score_value(value)
+    return out
+
+
+_DECK_DOC = re.compile(r"^(.*)_(\d+)$")
+
+
+def doc_basename(doc: str) -> str:
+    """``"./search_engine/corpus/img/2_7.jpg"`` -> ``"2_7"``."""
+    base = doc.rstrip("/").rsplit("/", 1)[-1]
+    for ext in (".jpg", ".jpeg", ".png", ".webp"):
+        if base.lower().endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+def deck_of(doc: str) -> str | None:
+    """Deck id of a page image name: ``"6391_9"`` -> ``"6391"``; None if it has no page suffix."""
+    m = _DECK_DOC.match(doc_basename(doc))
+    return m.group(1) if m else None
+
+
+def deck_ids(docs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Distinct deck ids of reference documents, in first-seen order."""
+    seen: dict[str, None] = {}
+    for d in docs:
+        if isinstance(d, str):
+            deck = deck_of(d)
+            if deck is not None:
+                seen.setdefault(deck, None)
+    return tuple(seen)
+
+
+_QUESTION = re.compile(r"Question:\s*(.*?)\s*(?:<\|im_end\|>|<\|eot_id\|>|</s>|<end_of_turn>|$)", re.S)
+
+
+def question_from_prompt(prompt: str) -> str | None:
+    """The question inside a decoded chat prompt (the last ``Question: ...`` of the user turn).
+
+    Real prompts are the chat template decoded to text (``<|im_start|>user\\nQuestion: ...
+    <|im_end|>``); a plain ``Question: ...`` string works too. Returns None when absent.
+    """
+    idx = prompt.rfind("Question:")
+    if idx < 0:
+        return None
+    m = _QUESTION.match(prompt, idx)
+    if not m:
+        return None
+    q = m.group(1).strip()
+    return q or None

@@ -1,0 +1,129 @@
+"""Write bucket parquets with the input's exact schema plus ``phase1_*`` fields in extra_info.
+
+WHY so strict: verl and the users' own scripts read these files expecting the training
+set's nested schema; only fields appended at the end of ``extra_info`` are new (the HF
+``huggingface`` schema metadata is updated to match, so ``datasets`` loads them too).
+Writer options are fixed and nothing time-dependent is stored, so identical inputs give
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# The fields added to extra_info, in this order (appended after the input's own fields).
+PHASE1_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    ("phase1_ndcg", pa.float64()),        # mean NDCG of the kept rollouts (reference name)
+    ("phase1_mean", pa.float64()),        # mean of the bucketing score (= phase1_ndcg if score=ndcg)
+    ("phase1_std", pa.float64()),
+    ("phase1_min", pa.float64()),
+    ("phase1_max", pa.float64()),
+    ("phase1_pass_rate", pa.float64()),
+    ("phase1_n", pa.int64()),
+    ("phase1_n_unusable", pa.int64()),
+    ("phase1_groups", pa.int64()),
+    ("phase1_score_field", pa.string()),
+    ("phase1_bucket", pa.string()),
+)
+
+WRITE_OPTIONS: dict[str, Any] = dict(
+    compression="snappy", use_dictionary=True, write_statistics=True, version="2.6",
+    data_page_version="1.0", row_group_size=1 << 20, store_schema=True,
+)
+
+
+def bucket_filename(bucket: str) -> str:
+    """File name of a bucket: the users' existing names for A/B/0, same pattern for others."""
+    if bucket in ("unmatched", "ambiguous"):
+        return f"{bucket}.parquet"
+    return f"curriculum_bucket_{bucket.lower()}.parquet"
+
+
+@dataclass
+class RowFields:
+    """The phase1_* values of one dataset row (None → null)."""
+
+    ndcg: float | None = None
+    mean: float | None = None
+    std: float | None = None
+    min: float | None = None
+    max: float | None = None
+    pass_rate: float | None = None
+    n: int | None = None
+    n_unusable: int | None = None
+    groups: int | None = None
+    score_field: str | None = None
+    bucket: str | None = None
+
+    def values(self) -> tuple:
+        return (self.ndcg, self.mean, self.std, self.min, self.max, self.pass_rate, self.n,
+                self.n_unusable, self.groups, self.score_field, self.bucket)
+
+
+def _hf_type(t: pa.DataType) -> dict:
+    name = {pa.float64(): "float64", pa.int64(): "int64", pa.string(): "string"}[t]
+    return {"dtype": name, "_type": "Value"}
+
+
+def _update_hf_metadata(meta: dict[bytes, bytes] | None) -> dict[bytes, bytes] | None:
+    """Add the phase1_* fields to the ``huggingface`` features of extra_info, if present."""
+    if not meta or b"huggingface" not in meta:
+        return meta
+    try:
+        hf = json.loads(meta[b"huggingface"])
+        ei = hf["info"]["features"]["extra_info"]
+    except (ValueError, KeyError, TypeError):
+        return meta  # not the layout we know: leave it exactly as it was
+    if not isinstance(ei, dict) or "_type" in ei:
+        return meta
+    for name, t in PHASE1_FIELDS:
+        ei[name] = _hf_type(t)
+    out = dict(meta)
+    out[b"huggingface"] = json.dumps(hf).encode("utf-8")
+    return out
+
+
+def output_schema(schema: pa.Schema) -> pa.Schema:
+    """The input schema with the phase1_* fields in extra_info (replaced in place if present)."""
+    idx = schema.get_field_index("extra_info")
+    old = schema.field(idx)
+    new_names = {n for n, _ in PHASE1_FIELDS}
+    fields = [old.type.field(i) for i in range(old.type.num_fields)]
+    added = dict(PHASE1_FIELDS)
+    merged = [pa.field(f.name, added[f.name]) if f.name in new_names else f for f in fields]
+    present = {f.name for f in fields}
+    merged += [pa.field(n, t) for n, t in PHASE1_FIELDS if n not in present]
+    new_field = pa.field("extra_info", pa.struct(merged), nullable=old.nullable, metadata=old.metadata)
+    out = schema.set(idx, new_field)
+    return out.with_metadata(_update_hf_metadata(schema.metadata))
+
+
+def build_table(table: pa.Table, rows: Sequence[int], fields: Sequence[RowFields]) -> pa.Table:
+    """Rows ``rows`` of ``table`` (in that order, repeats allowed) with phase1_* values added."""
+    schema = output_schema(table.schema)
+    taken = table.take(pa.array(rows, type=pa.int64()))
+    ei_old = taken.column("extra_info").combine_chunks()
+    if isinstance(ei_old, pa.ChunkedArray):  # empty input: no chunk to combine
+        ei_old = pa.array([], type=ei_old.type)
+    columns = list(zip(*(f.values() for f in fields))) if fields else [()] * len(PHASE1_FIELDS)
+    added = {name: pa.array(list(col), type=t) for (name, t), col in zip(PHASE1_FIELDS, columns)}
+    ei_type = schema.field("extra_info").type
+    children = []
+    for i in range(ei_type.num_fields):
+        f = ei_type.field(i)
+        children.append(added[f.name] if f.name in added else ei_old.field(f.name))
+    ei_new = pa.StructArray.from_arrays(children, fields=[ei_type.field(i) for i in range(ei_type.num_fields)])
+    idx = table.schema.get_field_index("extra_info")
+    out = taken.set_column(idx, schema.field(idx), ei_new)
+    return out.replace_schema_metadata(schema.metadata)
+
+
+def write_parquet(table: pa.Table, path: str | Path) -> None:
+    """Write with fixed options (deterministic bytes). Caller provides an atomic temp path."""
+    pq.write_table(table, str(path), **WRITE_OPTIONS)

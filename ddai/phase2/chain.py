@@ -1,0 +1,222 @@
+"""Decisions of the self-resuming job chain, called by ``slurm/phase2.slurm``.
+
+``begin`` (first thing a job does): stop at once if the run is finished or has used up its
+budgets, refuse to run beside another live job of the same run, otherwise record the job and
+pre-submit its successor with ``--dependency=afterany:<this job>``. The successor is what
+continues the run after *any* end of this job — time-limit signal, trainer crash, ``scancel
+--signal=KILL``, node failure — because none of those needs a trap to have run.
+
+``end`` (after the trainer exits, when the shell still lives): record the exit and the
+newest checkpoint; when training is complete write the DONE marker and cancel the successor.
+
+Budgets: ``max_restarts`` caps the number of jobs after the first; ``max_no_progress`` stops a
+run whose last N jobs each ended without a new checkpoint (a trainer that crashes at once).
+Both end with a FAILED marker whose message says what to look at.
+
+CLI: ``python -m ddai.phase2.chain {prepare,begin,end,argv,env} ...`` (used by the script).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ddai.errors import DdaiError
+from ddai.phase2 import chain_state as cs
+from ddai.phase2.plan import PLAN_NAME, finalize_deferred, read_plan
+
+EXIT_RUN = 0
+EXIT_STOP_OK = 10  # nothing to do (finished, or another job of this run is live)
+EXIT_STOP_FAILED = 11  # budget exhausted: the chain ends with a message
+
+
+def _squeue_alive(job_id: str) -> bool:
+    """True while Slurm still knows the job as pending or running."""
+    if not shutil.which("squeue"):
+        return False
+    res = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True)
+    state = res.stdout.strip()
+    return res.returncode == 0 and state in {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED",
+                                             "SUSPENDED"}
+
+
+def submit_successor(run_dir: Path, plan: dict[str, Any], job_id: str, script: str, time_limit: str | None) -> str:
+    """``sbatch --dependency=afterany:<job>`` with the plan's sbatch settings; returns the new id."""
+    args = list(plan["sbatch_args"])
+    if time_limit:  # the limit this job really got (a user's `sbatch --time=` wins over the plan)
+        args = [a for a in args if not a.startswith("--time=")] + [f"--time={time_limit}"]
+    env = dict(os.environ)
+    env["DDAI_PHASE2_RUN_DIR"] = str(run_dir)
+    env["DDAI_PHASE2_SCRIPT"] = script
+    # A successor must not inherit this job's SLURM_* settings (sbatch reads some as defaults).
+    for k in list(env):
+        if k.startswith(("SLURM_", "SBATCH_")):
+            env.pop(k)
+    cmd = ["sbatch", "--parsable", f"--dependency=afterany:{job_id}", *args, "--export=ALL", script]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(run_dir))
+    if res.returncode != 0:
+        raise DdaiError(f"sbatch of the successor failed: {res.stderr.strip()}", where="slurm",
+                        expected="a working sbatch (the chain cannot continue by itself without it)")
+    return res.stdout.strip().split(";")[0]
+
+
+def begin(run_dir: Path, job_id: str, restart_count: int, script: str, time_limit: str | None,
+          submit: bool = True) -> int:
+    plan = finalize_deferred(run_dir / PLAN_NAME)
+    ckpt = Path(plan["checkpoint_dir"])
+    with cs.locked(run_dir) as st:
+        latest = cs.latest_checkpoint(ckpt)
+        total = int(plan["total_steps"])
+        st["progress"] = {"step": latest, "total": total}
+        st["checkpoints"] = cs.checkpoint_steps(ckpt)
+        if cs.marker(run_dir, cs.DONE_NAME) is not None:
+            cs.log(run_dir, f"job {job_id}: run already finished (DONE marker) - exiting at once")
+            return EXIT_STOP_OK
+        failed = cs.marker(run_dir, cs.FAILED_NAME)
+        if failed is not None:
+            cs.log(run_dir, f"job {job_id}: run stopped earlier: {failed.strip()}")
+            return EXIT_STOP_FAILED
+        if total and latest >= total:
+            _finish(run_dir, st, f"checkpoint {latest} of {total} steps exists")
+            return EXIT_STOP_OK
+        other = st.get("running_job")
+        if other and str(other) != str(job_id) and _squeue_alive(other):
+            cs.log(run_dir, f"job {job_id}: job {other} of this run is still live - exiting at once")
+            return EXIT_STOP_OK
+        jobs = st["jobs"]
+        requeued = bool(jobs) and str(jobs[-1]["job_id"]) == str(job_id)
+        if jobs:
+            prev = jobs[-1]
+            if prev.get("ended") is None:
+                prev["ended"] = cs.now()
+                prev["end_reason"] = "no end record (hard kill, node failure or requeue)"
+                prev["ckpt_at_end"] = latest
+            if latest > int(prev.get("ckpt_at_start", 0)):
+                st["no_progress"] = 0
+            else:
+                st["no_progress"] = int(st.get("no_progress", 0)) + 1
+        st["restarts"] = len(jobs)
+        if st["no_progress"] >= int(plan["max_no_progress"]):
+            rc = jobs[-1].get("rc") if jobs else None
+            return _fail(run_dir, st, job_id,
+                         f"no progress: the last {st['no_progress']} job(s) ended without a new checkpoint "
+                         f"(latest step {latest} of {total}, last trainer exit code {rc}); "
+                         f"see {run_dir / cs.LOG_NAME} and fix the trainer before resubmitting")
+        if st["restarts"] > int(plan["max_restarts"]):
+            return _fail(run_dir, st, job_id,
+                         f"restart budget exhausted: {st['restarts']} restarts > max_restarts="
+                         f"{plan['max_restarts']} (latest step {latest} of {total})")
+        record = {"job_id": str(job_id), "slurm_restart_count": restart_count, "started": cs.now(),
+                  "ended": None, "ckpt_at_start": latest, "ckpt_at_end": None, "rc": None,
+                  "end_reason": None, "successor_id": None, "host": os.uname().nodename}
+        if requeued:
+            record["successor_id"] = jobs[-1].get("successor_id")
+        jobs.append(record)
+        st["running_job"] = str(job_id)
+        st["status"] = "running"
+        st["message"] = f"job {job_id} training from step {latest} of {total}"
+        succ = record["successor_id"]
+        if submit and not (succ and _squeue_alive(succ)):
+            record["successor_id"] = submit_successor(run_dir, plan, job_id, script, time_limit)
+        cs.log(run_dir, f"job {job_id} begins (restart {st['restarts']}, Slurm restart count {restart_count}) "
+                        f"at checkpoint {latest}/{total}; successor {record['successor_id']} waits (afterany)")
+    return EXIT_RUN
+
+
+def end(run_dir: Path, job_id: str, rc: int, signalled: bool) -> int:
+    plan = read_plan(run_dir / PLAN_NAME)
+    ckpt = Path(plan["checkpoint_dir"])
+    with cs.locked(run_dir) as st:
+        latest = cs.latest_checkpoint(ckpt)
+        total = int(plan["total_steps"])
+        st["progress"] = {"step": latest, "total": total}
+        st["checkpoints"] = cs.checkpoint_steps(ckpt)
+        rec = next((j for j in reversed(st["jobs"]) if str(j["job_id"]) == str(job_id)), None)
+        if rec is not None:
+            rec.update(ended=cs.now(), rc=rc, ckpt_at_end=latest,
+                       end_reason="stop signal" if signalled else ("trainer exited 0" if rc == 0 else f"trainer failed rc={rc}"))
+        st["running_job"] = None
+        finished = (total and latest >= total) or (rc == 0 and not signalled)
+        if finished:
+            if total and latest < total:
+                cs.log(run_dir, f"warning: trainer exited 0 at checkpoint {latest} < {total} steps")
+            _finish(run_dir, st, f"job {job_id}: trainer finished at checkpoint {latest}/{total}")
+            succ = rec.get("successor_id") if rec else None
+            if succ and shutil.which("scancel"):
+                subprocess.run(["scancel", str(succ)], capture_output=True)
+            return 0
+        st["status"] = "waiting"
+        succ = rec.get("successor_id") if rec else None
+        st["message"] = f"job {job_id} ended at checkpoint {latest}/{total}; successor {succ} continues"
+        cs.log(run_dir, st["message"] + (" (stop signal)" if signalled else f" (trainer rc={rc})"))
+    return 0
+
+
+def _finish(run_dir: Path, st: dict[str, Any], why: str) -> None:
+    st["status"] = "done"
+    st["running_job"] = None
+    st["message"] = f"finished: {why}"
+    cs.set_marker(run_dir, cs.DONE_NAME, st["message"])
+    cs.log(run_dir, st["message"])
+
+
+def _fail(run_dir: Path, st: dict[str, Any], job_id: str, why: str) -> int:
+    st["status"] = "failed"
+    st["running_job"] = None
+    st["message"] = f"stopped: {why}"
+    cs.set_marker(run_dir, cs.FAILED_NAME, st["message"])
+    cs.log(run_dir, f"job {job_id}: {st['message']}")
+    print(f"ddai: error: {st['message']}", file=sys.stderr)
+    return EXIT_STOP_FAILED
+
+
+def trainer_argv(run_dir: Path) -> list[str]:
+    """The trainer's argv after the interpreter (the fake switch is applied here, and only here)."""
+    plan = read_plan(run_dir / PLAN_NAME)
+    argv = list(plan["command"])
+    if os.environ.get("DDAI_PHASE2_TRAINER", "verl") == "fake":
+        argv[1] = "ddai.phase2.fake_trainer"
+    return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print("usage: python -m ddai.phase2.chain {prepare,begin,end,argv,env} ...", file=sys.stderr)
+        return 2
+    cmd, rest = args[0], args[1:]
+    try:
+        if cmd == "prepare":
+            from ddai.phase2.prepare import prepare
+
+            print(prepare(rest))
+            return 0
+        run_dir = Path(rest[0]).resolve()
+        if cmd == "begin":
+            job_id, restart, script, tlimit = rest[1], int(rest[2] or 0), rest[3], (rest[4] if len(rest) > 4 else "")
+            return begin(run_dir, job_id, restart, script, tlimit or None)
+        if cmd == "end":
+            return end(run_dir, rest[1], int(rest[2]), rest[3] == "1")
+        if cmd == "argv":
+            sys.stdout.write("\0".join(trainer_argv(run_dir)) + "\0")
+            return 0
+        if cmd == "env":
+            # Names of required secrets that are missing (names only, never values).
+            from ddai.phase2.validate import missing_env
+
+            missing = missing_env(list(read_plan(run_dir / PLAN_NAME)["required_env"]))
+            print(" ".join(missing))
+            return 1 if missing else 0
+    except DdaiError as exc:
+        print(f"ddai: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"ddai: error: unknown chain command {cmd!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

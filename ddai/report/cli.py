@@ -1,0 +1,259 @@
+"""``ddai-report PATH...``: judge logs, curricula and sweeps, summarized for people and scripts.
+
+WHY this flow: discover every input first (and say what it is), read the small things
+(manifests, sweeps), then stream each log once into a bounded aggregate, derive every
+figure from that, and hand one :class:`~ddai.report.model.Report` to each renderer.
+Errors a user can fix (:class:`~ddai.errors.DdaiError`, unreadable files) end with one
+line on stderr and exit status 2 — never a traceback (set ``DDAI_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ddai.errors import ConfigError, DdaiError, InputError
+from ddai.report.discover import Found, discover
+from ddai.report.logstats import Partial, Thresholds, scan_jsonl, scan_rollouts
+from ddai.report.model import Options, Report
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ddai-report",
+        description="Summarize judge logs, curriculum manifests and sweeps: bucket counts, judge/NDCG "
+                    "statistics, Phase 3 quadrants and the next-round sets.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="judge log (.jsonl, step-keyed .json, event log, parquet), curriculum directory "
+                        "or manifest.json, or sweep (multirun) directory")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.add_argument("--plots", metavar="DIR", help="write PNG figures to DIR")
+    p.add_argument("--html", metavar="FILE", help="write one self-contained HTML page")
+    p.add_argument("--wandb", action="store_true", help="log the summary, tables and plots to a W&B run")
+    p.add_argument("--wandb-project", default=None, help="W&B project (default: $WANDB_PROJECT or 'ddai')")
+    p.add_argument("--wandb-name", default=None, help="W&B run name (default: ddai-report-<log name>)")
+    p.add_argument("--strict", action="store_true",
+                   help="malformed or truncated lines are fatal (reported with file and line)")
+    p.add_argument("--judge-high", type=float, default=0.5, help="judge score counted as high (≥), default 0.5")
+    p.add_argument("--ndcg-high", type=float, default=0.5, help="NDCG counted as high (≥), default 0.5")
+    p.add_argument("--top", type=int, default=10, help="most discordant prompts listed (default 10)")
+    p.add_argument("--deciles", type=int, default=10, help="Phase 1 difficulty groups (default 10)")
+    p.add_argument("--prompt", action="append", default=[], metavar="ID",
+                   help="draw this prompt's learning curve (repeatable; default: the most discordant)")
+    p.add_argument("--curriculum", metavar="PATH",
+                   help="curriculum directory or manifest to join the logs with (default: the first "
+                        "curriculum among PATHs)")
+    p.add_argument("--fail-below", type=float, default=0.3,
+                   help="next round: prompts whose mean judge stays below this are 'fail' (default 0.3)")
+    p.add_argument("--success-from", type=float, default=0.7,
+                   help="next round: prompts with mean judge at least this are 'success' (default 0.7)")
+    p.add_argument("--next-round", metavar="DIR",
+                   help="export the success / potential / fail sets as training parquet + manifest.json")
+    p.add_argument("--dataset", action="append", default=[], metavar="PARQUET",
+                   help="training parquet to join the next-round sets to (default: the curriculum's buckets)")
+    p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
+                   help="progress bar on stderr (auto: only on a terminal)")
+    return p
+
+
+def _check(a: argparse.Namespace) -> Options:
+    for name in ("judge_high", "ndcg_high", "fail_below", "success_from"):
+        v = getattr(a, name)
+        if not 0.0 <= v <= 1.0:
+            raise ConfigError(f"--{name.replace('_', '-')} is {v}", where="command line", expected="a value in [0, 1]")
+    if a.fail_below >= a.success_from:
+        raise ConfigError(f"--fail-below {a.fail_below} is not below --success-from {a.success_from}",
+                          where="command line")
+    if a.top < 0 or a.deciles < 1:
+        raise ConfigError("--top must be ≥ 0 and --deciles ≥ 1", where="command line")
+    return Options(thresholds=Thresholds(a.judge_high, a.ndcg_high), top=a.top, deciles=a.deciles,
+                   prompts=list(a.prompt), fail_below=a.fail_below, success_from=a.success_from,
+                   strict=a.strict)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    opts = _check(a)
+    from ddai.report.render_terminal import make_console
+
+    console = make_console()
+    found = [discover(p) for p in a.paths]
+    for fd in found:
+        console.print(f"found {fd.path}: {fd.describe()}", highlight=False, soft_wrap=True)
+    rep = Report(inputs=found, options=opts)
+    _load_small(rep, a)
+    show_progress = a.progress == "on" or (a.progress == "auto" and console.is_terminal)
+    for fd in found:
+        if fd.kind == "log":
+            rep.logs.append(_read_log(fd, opts, console if show_progress else None))
+    _derive(rep, a)
+
+    if a.json:
+        from ddai.report.render_json import dumps
+
+        sys.stdout.write(dumps(rep))
+        sys.stdout.flush()
+    else:
+        from ddai.report.render_terminal import render
+
+        render(rep, console)
+    figures = None
+    if a.plots or a.html or a.wandb:
+        from ddai.report.plots import make_figures
+
+        figures = make_figures(rep)
+    if a.plots:
+        from ddai.report.plots import write_pngs
+
+        written = write_pngs(figures, Path(a.plots))
+        console.print(f"wrote {len(written)} figures to {a.plots}", highlight=False, soft_wrap=True)
+    if a.html:
+        from ddai.report.html import write_html
+
+        write_html(rep, figures, Path(a.html))
+        console.print(f"wrote {a.html}", highlight=False, soft_wrap=True)
+    if a.wandb:
+        from ddai.report.wandb_log import log_to_wandb
+
+        where = log_to_wandb(rep, figures, project=a.wandb_project, name=a.wandb_name)
+        console.print(f"logged to W&B: {where}", highlight=False, soft_wrap=True)
+    return 0
+
+
+def _load_small(rep: Report, a: argparse.Namespace) -> None:
+    from ddai.report.manifests import load_curriculum, load_sweep
+
+    for fd in rep.inputs:
+        if fd.kind == "curriculum":
+            rep.curricula.append(load_curriculum(fd.manifest))
+        elif fd.kind == "sweep":
+            rep.sweeps.append(load_sweep(fd.path))
+    if a.curriculum:
+        fd = discover(a.curriculum)
+        if fd.kind != "curriculum":
+            raise InputError(f"is a {fd.describe()}", where=a.curriculum, expected="a curriculum directory or manifest")
+        rep.join_with = load_curriculum(fd.manifest)
+    elif rep.curricula:
+        rep.join_with = rep.curricula[0]
+
+
+def _read_log(fd: Found, opts: Options, console: Any) -> Any:
+    from ddai.report.summarize import summarize
+
+    size = os.path.getsize(fd.path)
+    progress = None
+    if console is not None:
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn, TransferSpeedColumn)
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+    try:
+        if progress:
+            progress.start()
+            task = progress.add_task(f"reading {Path(fd.path).name}", total=size)
+            on_bytes = lambda n: progress.advance(task, n)  # noqa: E731
+        else:
+            on_bytes = None
+        if fd.fmt in ("jsonl", "events"):
+            part = scan_jsonl(fd.path, opts.thresholds, strict=opts.strict, on_bytes=on_bytes)
+        else:
+            part = _read_other(fd, opts, on_bytes)
+    finally:
+        if progress:
+            progress.stop()
+    return summarize(fd.path, fd.fmt or "jsonl", size, part)
+
+
+def _read_other(fd: Found, opts: Options, on_bytes: Any) -> Partial:
+    """Step-keyed JSON documents and parquet logs, through the curriculum's reader."""
+    try:
+        from ddai.curriculum import read as cread
+    except ImportError as exc:
+        raise InputError(f"reading {fd.fmt} logs needs ddai.curriculum.read ({exc})", where=fd.path) from None
+    stats = cread.ReadStats() if hasattr(cread, "ReadStats") else None
+    kwargs: dict[str, Any] = {"fmt": fd.fmt, "strict": opts.strict}
+    if stats is not None:
+        kwargs["stats"] = stats
+    part = scan_rollouts(cread.iter_rollouts([fd.path], **kwargs), opts.thresholds)
+    if stats is not None:
+        for ours, theirs in (("malformed", "malformed"), ("truncated", "truncated"), ("skipped", "skipped")):
+            v = getattr(stats, theirs, None)
+            if isinstance(v, int):
+                setattr(part, ours, v)
+        lines = getattr(stats, "records", None) or getattr(stats, "lines", None)
+        if isinstance(lines, int):
+            part.lines = lines
+    if on_bytes:
+        on_bytes(os.path.getsize(fd.path))
+    return part
+
+
+def _derive(rep: Report, a: argparse.Namespace) -> None:
+    from ddai.report.quadrants import add_quadrants
+
+    opts = rep.options
+    phase1 = rep.join_with.phase1_table() if rep.join_with else None
+    for lr in rep.logs:
+        add_quadrants(lr, opts.thresholds, opts.top)
+        if phase1 is not None and len(lr.prompts):
+            from ddai.report.join import join_curriculum
+
+            join_curriculum(lr, phase1, opts.deciles)
+        if len(lr.prompts):
+            from ddai.report.nextround import next_round_block
+
+            lr.summary["next_round"] = next_round_block(lr.prompts, opts.fail_below, opts.success_from)
+    if a.next_round:
+        _export_next_round(rep, a)
+
+
+def _export_next_round(rep: Report, a: argparse.Namespace) -> None:
+    from ddai.report.nextround import export
+
+    if len(rep.logs) != 1:
+        raise ConfigError(f"--next-round needs exactly one judge log among the inputs, got {len(rep.logs)}",
+                          where="command line")
+    datasets = [Path(p) for p in a.dataset]
+    datasets += [Path(f.path) for f in rep.inputs if f.kind == "dataset"]
+    if not datasets and rep.join_with is not None:
+        datasets = [p for p in rep.join_with.bucket_files().values() if p.is_file()]
+    lr = rep.logs[0]
+    rep.next_round = export(lr.prompts, datasets, Path(a.next_round), fail=a.fail_below,
+                            success=a.success_from, source_log=lr.path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point: exit 0 on success, 2 with one message on a user error."""
+    try:
+        code = run(argv)
+    except DdaiError as exc:
+        _fail(str(exc))
+        code = EXIT_USAGE
+    except OSError as exc:
+        _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
+        code = EXIT_USAGE
+    except KeyboardInterrupt:
+        _fail("interrupted")
+        code = 130
+    except Exception as exc:  # noqa: BLE001 - a bug; still one line unless debugging
+        if os.environ.get("DDAI_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set DDAI_DEBUG=1 for a traceback)")
+        code = 1
+    return code
+
+
+def _fail(msg: str) -> None:
+    sys.stderr.write(f"ddai-report: error: {msg}\n")
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

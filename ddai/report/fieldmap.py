@@ -1,0 +1,42 @@
+"""Which raw log keys the report's fast JSON Lines path reads for each canonical field.
+
+WHY a separate module: the report's hot loop wants plain tuples of key names (one dict
+lookup each), while the one alias map of the project lives in ``ddai.curriculum.fields``.
+This module derives the tuples from that map when it is importable, so a new alias added
+there reaches the report too; the literal fallback keeps the report usable on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_FALLBACK: dict[str, tuple[str, ...]] = {
+    "judge": ("judge_score", "judge", "model_eval_score"),
+    "ndcg": ("ndcg", "ndcg_value"),
+    "final": ("final_score", "final", "⭐️final_score⭐️"),
+    "prompt": ("dataset_id", "uid"),
+    "step": ("step", "global_step"),
+}
+
+
+def _from_fields() -> dict[str, tuple[str, ...]]:
+    """Invert the curriculum's alias tables (normalized raw key -> canonical name)."""
+    try:
+        from ddai.curriculum import fields
+    except Exception:  # noqa: BLE001 - any import problem means: use the fallback
+        return {}
+    scores = getattr(fields, "SCORE_ALIASES", None)
+    others = getattr(fields, "FIELD_ALIASES", None)
+    if not isinstance(scores, dict) or not isinstance(others, dict):
+        return {}
+
+    def raw(table: dict[str, str], canon: str) -> list[str]:
+        return [k for k, v in table.items() if v == canon]
+
+    out = {c: tuple(dict.fromkeys([*_FALLBACK[c], *raw(scores, c)])) for c in ("judge", "ndcg", "final")}
+    out["prompt"] = tuple(dict.fromkeys([*raw(others, "dataset_id"), *_FALLBACK["prompt"], *raw(others, "group")]))
+    out["step"] = tuple(dict.fromkeys([*_FALLBACK["step"], *raw(others, "step")]))
+    return out
+
+
+ALIASES: dict[str, tuple[str, ...]] = {**_FALLBACK, **_from_fields()}

@@ -1,0 +1,629 @@
+"""Streaming aggregation of judge logs into one mergeable, bounded-size summary.
+
+WHY columnar and chunked: ``ddai-report logs/gspo_gemini_output.jsonl`` runs every morning
+on logs of many GB. The file is cut at line boundaries into 32 MiB chunks read one after
+another. Each chunk goes through pyarrow's multi-threaded JSON reader with an explicit
+schema of only the fields the report needs (everything else — responses, queries — is
+skipped in C++); any chunk that reader rejects (a malformed or truncated line, a field of an
+unexpected type) is re-read line by line with orjson, which counts and locates each problem.
+Either way the rollouts become flat typed columns that numpy reduces into per-(prompt, step)
+groups, per-prompt and per-step sums and quantile sketches; the raw lines are dropped.
+Memory holds one chunk plus the aggregate, which grows with the number of prompts and of
+(prompt, step) groups (72 bytes per group for the learning curves), never with the bytes or
+rollouts of the log.
+
+The other log shapes (step-keyed JSON document, parquet) come through the curriculum
+reader's ``iter_rollouts`` and feed the same partial via :meth:`Partial.add_rollout`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from array import array
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+import numpy as np
+import orjson
+
+from ddai.report.fieldmap import ALIASES
+from ddai.report.sketch import Sketch
+
+BATCH = 65_536                 # rollouts buffered before a numpy reduction
+CHUNK_BYTES = 32 * 1024 * 1024  # unit of parallel work
+MAX_EXAMPLES = 20              # malformed-line examples kept for the report
+NAN = float("nan")
+
+QUADRANTS = ("solved", "guessing", "reasoning_failure", "failure")
+
+# Columns of the per-(prompt, step) group table, reduced from each batch.
+G_COLS = ("n", "j_sum", "j_sq", "j_n", "n_sum", "n_sq", "n_n", "f_sum", "f_sq", "f_n", "err", "jfail",
+          "lat_sum", "lat_n", "q_solved", "q_guessing", "q_reasoning_failure", "q_failure", "disc_sum", "disc_n")
+GI = {name: i for i, name in enumerate(G_COLS)}
+# Narrow columns kept per group for learning curves and first/last-appearance figures.
+CURVE_COLS = ("n", "j_sum", "j_n", "n_sum", "n_n", "f_sum", "f_n")
+
+
+@dataclass
+class Thresholds:
+    """Where "high" starts for the Phase 3 quadrants (inclusive)."""
+
+    judge_high: float = 0.5
+    ndcg_high: float = 0.5
+
+
+@dataclass
+class Malformed:
+    """One malformed line: where it is and what was wrong (offset → line at merge time)."""
+
+    reason: str
+    offset: int | None = None
+    line: int | None = None
+
+
+class Partial:
+    """Aggregate of some rollouts of one log; partials of disjoint chunks merge exactly."""
+
+    def __init__(self, th: Thresholds):
+        self.th = th
+        # reading counters
+        self.lines = 0
+        self.blank = 0
+        self.malformed = 0
+        self.truncated = 0
+        self.skipped = 0          # valid JSON that is not a judged rollout (other events)
+        self.examples: list[Malformed] = []
+        self.invalid: dict[str, int] = {}  # non-numeric score values per metric
+        # prompts
+        self.keys: list[str] = []
+        self.index: dict[str, int] = {}
+        self.per_prompt = np.zeros((0, len(G_COLS)))
+        # groups (prompt idx, step) -> curve columns; list of arrays reduced at finish
+        self.group_chunks: list[np.ndarray] = []
+        # steps
+        self.per_step: dict[int, np.ndarray] = {}
+        # distributions
+        self.sk = {"judge": Sketch("unit"), "ndcg": Sketch("unit"), "final": Sketch("unit"),
+                   "latency_s": Sketch("log")}
+        self.density = np.zeros((50, 50), dtype=np.int64)  # judge (rows) x ndcg (cols)
+        self.missing = {"judge": 0, "ndcg": 0, "final": 0}
+        self.nonfinite = {"judge": 0, "ndcg": 0, "final": 0}
+        self.nan_read = {"judge": 0, "ndcg": 0, "final": 0}  # NaNs in the current buffers
+        self.rollouts = 0
+        self.errors = 0
+        self.judge_failed = 0
+        self.cache = [0, 0]       # [hits, known]
+        self.tokens = {k: [0.0, 0] for k in ("input", "output", "thinking", "total")}
+        self.cost = [0.0, 0]
+        self.subscores: dict[str, list[float]] = {}
+        self.labels: dict[str, dict[str, int]] = {"judge_model": {}, "prompt_version": {}}
+        self._new_buffers()
+
+    # -- buffers -----------------------------------------------------------------------
+    def _new_buffers(self) -> None:
+        self.b_p = array("q")
+        self.b_s = array("q")
+        self.b_j = array("d")
+        self.b_n = array("d")
+        self.b_f = array("d")
+        self.b_l = array("d")
+        self.b_e = array("b")
+        self.b_x = array("b")
+        self.b_c = array("b")
+        self.b_t = [array("d") for _ in range(4)]
+        self.b_cost = array("d")
+
+    def prompt_index(self, key: str) -> int:
+        idx = self.index.get(key)
+        if idx is None:
+            idx = self.index[key] = len(self.keys)
+            self.keys.append(key)
+        return idx
+
+    # -- one record --------------------------------------------------------------------
+    def add_dict(self, d: dict[str, Any]) -> bool:
+        """Add one parsed JSON object; returns False when it is not a judged rollout."""
+        get = d.get
+        j = _first(get, ALIASES["judge"])
+        nd = _first(get, ALIASES["ndcg"])
+        f = _first(get, ALIASES["final"])
+        if j is None and nd is None and f is None:
+            if "event_type" in d or not any(k in d for k in ALIASES["prompt"]):
+                self.skipped += 1
+                return False
+        key = _first(get, ALIASES["prompt"])
+        if key is None:
+            key = "<no id>"
+        elif type(key) is not str:
+            key = str(key)
+        step = _first(get, ALIASES["step"])
+        lat = get("latency_s")
+        err = get("error")
+        tok = get("tokens")
+        cost = get("cost_usd")
+        hit = get("cache_hit")
+        subs = get("judge_subscores")
+        self._append(key, step, j, nd, f, lat, err, get("judge_failed"), hit, tok, cost)
+        if subs is not None and type(subs) is dict:
+            for name, v in subs.items():
+                if type(v) is float or type(v) is int:
+                    acc = self.subscores.get(name)
+                    if acc is None:
+                        acc = self.subscores[name] = [0.0, 0]
+                    acc[0] += v
+                    acc[1] += 1
+        for lab in ("judge_model", "prompt_version"):
+            v = get(lab)
+            if v is not None:
+                c = self.labels[lab]
+                v = str(v)
+                if v in c or len(c) < 50:
+                    c[v] = c.get(v, 0) + 1
+        return True
+
+    def add_rollout(self, r: Any) -> None:
+        """Add one ``ddai.curriculum.records.Rollout`` (from the non-JSONL readers)."""
+        s = r.scores or {}
+        self._append(r.dataset_id or r.group, r.step, s.get("judge"), s.get("ndcg"), s.get("final"),
+                     r.latency_s, r.error, None, r.cache_hit, r.tokens, r.cost_usd)
+
+    def _append(self, key, step, j, nd, f, lat, err, jfail, hit, tok, cost) -> None:
+        self.rollouts += 1
+        self.b_p.append(self.prompt_index(key))
+        self.b_s.append(step if type(step) is int else (_as_step(step)))
+        self.b_j.append(self._num("judge", j))
+        self.b_n.append(self._num("ndcg", nd))
+        self.b_f.append(self._num("final", f))
+        self.b_l.append(lat if type(lat) is float else (float(lat) if type(lat) is int else NAN))
+        self.b_e.append(1 if err else 0)
+        self.b_x.append(1 if jfail is True else 0)
+        self.b_c.append(-1 if hit is None else (1 if hit else 0))
+        if tok is None:
+            for a in self.b_t:
+                a.append(NAN)
+        elif type(tok) is dict:
+            tg = tok.get
+            for a, k in zip(self.b_t, ("input", "output", "thinking", "total")):
+                v = tg(k)
+                a.append(float(v) if type(v) in (int, float) else NAN)
+        else:
+            for a in self.b_t[:3]:
+                a.append(NAN)
+            self.b_t[3].append(float(tok) if type(tok) in (int, float) else NAN)
+        self.b_cost.append(float(cost) if type(cost) in (int, float) else NAN)
+        if len(self.b_p) >= BATCH:
+            self.flush()
+
+    def _num(self, metric: str, v: Any) -> float:
+        t = type(v)
+        if t is float:
+            if v != v:  # a NaN written into the log: non-finite, not missing
+                self.nan_read[metric] += 1
+            return v
+        if t is int:
+            return float(v)
+        if v is None:
+            return NAN
+        self.invalid[metric] = self.invalid.get(metric, 0) + 1
+        return NAN
+
+    # -- batch reduction ---------------------------------------------------------------
+    def flush(self) -> None:
+        """Reduce the buffered rollouts into groups, prompts, steps and sketches."""
+        if not len(self.b_p):
+            return
+        self.reduce(
+            np.frombuffer(self.b_p, dtype=np.int64), np.frombuffer(self.b_s, dtype=np.int64),
+            np.frombuffer(self.b_j, dtype=np.float64), np.frombuffer(self.b_n, dtype=np.float64),
+            np.frombuffer(self.b_f, dtype=np.float64), np.frombuffer(self.b_l, dtype=np.float64),
+            np.frombuffer(self.b_e, dtype=np.int8).astype(np.float64),
+            np.frombuffer(self.b_x, dtype=np.int8).astype(np.float64),
+            np.frombuffer(self.b_c, dtype=np.int8),
+            [np.frombuffer(a, dtype=np.float64) for a in self.b_t],
+            np.frombuffer(self.b_cost, dtype=np.float64))
+        self._new_buffers()
+
+    def reduce(self, p: np.ndarray, s: np.ndarray, j: np.ndarray, nd: np.ndarray, f: np.ndarray,
+               lat: np.ndarray, e: np.ndarray, x: np.ndarray, c: np.ndarray, toks: list[np.ndarray],
+               cost: np.ndarray) -> None:
+        """Fold one batch of rollouts given as columns (NaN = absent; c: -1 unknown, 0, 1)."""
+        fin = {}
+        for name, arr in (("judge", j), ("ndcg", nd), ("final", f)):
+            ok = np.isfinite(arr)
+            nan = np.isnan(arr)
+            self.missing[name] += int(nan.sum()) - self.nan_read[name]
+            self.nonfinite[name] += int((~ok & ~nan).sum()) + self.nan_read[name]
+            self.nan_read[name] = 0
+            fin[name] = ok
+            self.sk[name].add_many(arr[ok])
+        lok = np.isfinite(lat) & (lat >= 0)
+        self.sk["latency_s"].add_many(lat[lok])
+        self.errors += int(e.sum())
+        self.judge_failed += int(x.sum())
+        known = c >= 0
+        self.cache[0] += int((c == 1).sum())
+        self.cache[1] += int(known.sum())
+        for k, arr in zip(("input", "output", "thinking", "total"), toks):
+            ok = np.isfinite(arr)
+            self.tokens[k][0] += float(arr[ok].sum())
+            self.tokens[k][1] += int(ok.sum())
+        ok = np.isfinite(cost)
+        self.cost[0] += float(cost[ok].sum())
+        self.cost[1] += int(ok.sum())
+
+        both = fin["judge"] & fin["ndcg"]
+        jh = j >= self.th.judge_high
+        nh = nd >= self.th.ndcg_high
+        if both.any():
+            ji = np.clip((j[both] * 50).astype(np.int64), 0, 49)
+            ni = np.clip((nd[both] * 50).astype(np.int64), 0, 49)
+            self.density += np.bincount(ji * 50 + ni, minlength=2500).reshape(50, 50)
+
+        jz = np.where(fin["judge"], j, 0.0)
+        nz = np.where(fin["ndcg"], nd, 0.0)
+        fz = np.where(fin["final"], f, 0.0)
+        lz = np.where(lok, lat, 0.0)
+        cols = {
+            "n": np.ones_like(j), "j_sum": jz, "j_sq": jz * jz, "j_n": fin["judge"].astype(np.float64),
+            "n_sum": nz, "n_sq": nz * nz, "n_n": fin["ndcg"].astype(np.float64),
+            "f_sum": fz, "f_sq": fz * fz, "f_n": fin["final"].astype(np.float64), "err": e, "jfail": x,
+            "lat_sum": lz, "lat_n": lok.astype(np.float64),
+            "q_solved": (both & jh & nh).astype(np.float64), "q_guessing": (both & jh & ~nh).astype(np.float64),
+            "q_reasoning_failure": (both & ~jh & nh).astype(np.float64),
+            "q_failure": (both & ~jh & ~nh).astype(np.float64),
+            "disc_sum": np.where(both, jz - nz, 0.0), "disc_n": both.astype(np.float64),
+        }
+        # group by (prompt, step); step -1 means "no step"
+        gkey = p * (1 << 32) + (s + 1)
+        uniq, inv = np.unique(gkey, return_inverse=True)
+        g = np.empty((uniq.size, len(G_COLS)))
+        for i, name in enumerate(G_COLS):
+            g[:, i] = np.bincount(inv, weights=cols[name], minlength=uniq.size)
+        gp = uniq >> 32
+        gs = (uniq & 0xFFFFFFFF) - 1
+        # per prompt
+        n_prompts = len(self.keys)
+        if self.per_prompt.shape[0] < n_prompts:
+            grown = np.zeros((n_prompts, len(G_COLS)))
+            grown[: self.per_prompt.shape[0]] = self.per_prompt
+            self.per_prompt = grown
+        for i in range(len(G_COLS)):
+            self.per_prompt[:, i] += np.bincount(gp, weights=g[:, i], minlength=n_prompts)
+        # per step
+        su, sinv = np.unique(gs, return_inverse=True)
+        for k, step in enumerate(su.tolist()):
+            if step < 0:
+                continue
+            row = g[sinv == k].sum(axis=0)
+            cur = self.per_step.get(step)
+            self.per_step[step] = row if cur is None else cur + row
+        # curve columns
+        curve = np.column_stack([gp.astype(np.float64), gs.astype(np.float64)]
+                                + [g[:, GI[c]] for c in CURVE_COLS])
+        self.group_chunks.append(curve)
+
+    # -- merging -----------------------------------------------------------------------
+    def merge(self, o: "Partial") -> None:
+        """Fold the partial of a later chunk into this one."""
+        self.flush()
+        o.flush()
+        self.lines += o.lines
+        self.blank += o.blank
+        self.malformed += o.malformed
+        self.truncated += o.truncated
+        self.skipped += o.skipped
+        room = MAX_EXAMPLES - len(self.examples)
+        if room > 0:
+            self.examples.extend(o.examples[:room])
+        for k, v in o.invalid.items():
+            self.invalid[k] = self.invalid.get(k, 0) + v
+        remap = np.array([self.prompt_index(k) for k in o.keys], dtype=np.int64)
+        n_prompts = len(self.keys)
+        if self.per_prompt.shape[0] < n_prompts:
+            grown = np.zeros((n_prompts, len(G_COLS)))
+            grown[: self.per_prompt.shape[0]] = self.per_prompt
+            self.per_prompt = grown
+        if len(o.keys):
+            np.add.at(self.per_prompt, remap, o.per_prompt[: len(o.keys)])
+        for chunk in o.group_chunks:
+            chunk = chunk.copy()
+            chunk[:, 0] = remap[chunk[:, 0].astype(np.int64)]
+            self.group_chunks.append(chunk)
+        for step, row in o.per_step.items():
+            cur = self.per_step.get(step)
+            self.per_step[step] = row.copy() if cur is None else cur + row
+        for k in self.sk:
+            self.sk[k].merge(o.sk[k])
+        self.density += o.density
+        for d_self, d_o in ((self.missing, o.missing), (self.nonfinite, o.nonfinite)):
+            for k in d_self:
+                d_self[k] += d_o[k]
+        self.rollouts += o.rollouts
+        self.errors += o.errors
+        self.judge_failed += o.judge_failed
+        self.cache = [self.cache[0] + o.cache[0], self.cache[1] + o.cache[1]]
+        for k in self.tokens:
+            self.tokens[k] = [self.tokens[k][0] + o.tokens[k][0], self.tokens[k][1] + o.tokens[k][1]]
+        self.cost = [self.cost[0] + o.cost[0], self.cost[1] + o.cost[1]]
+        for name, (sm, n) in o.subscores.items():
+            acc = self.subscores.setdefault(name, [0.0, 0])
+            acc[0] += sm
+            acc[1] += n
+        for lab, counts in o.labels.items():
+            mine = self.labels[lab]
+            for v, n in counts.items():
+                if v in mine or len(mine) < 50:
+                    mine[v] = mine.get(v, 0) + n
+
+    def groups(self) -> np.ndarray:
+        """All (prompt, step) groups, duplicates across batches summed, sorted by prompt, step."""
+        self.flush()
+        if not self.group_chunks:
+            return np.zeros((0, 2 + len(CURVE_COLS)))
+        g = np.concatenate(self.group_chunks)
+        key = g[:, 0].astype(np.int64) * (1 << 32) + (g[:, 1].astype(np.int64) + 1)
+        uniq, inv = np.unique(key, return_inverse=True)
+        out = np.empty((uniq.size, g.shape[1]))
+        out[:, 0] = uniq >> 32
+        out[:, 1] = (uniq & 0xFFFFFFFF) - 1
+        for i in range(2, g.shape[1]):
+            out[:, i] = np.bincount(inv, weights=g[:, i], minlength=uniq.size)
+        self.group_chunks = [out]
+        return out
+
+
+def _first(get: Callable[[str], Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        v = get(k)
+        if v is not None:
+            return v
+    return None
+
+
+def _as_step(v: Any) -> int:
+    """Steps arrive as ints, numeric strings or "step_12"; anything else means no step."""
+    if v is None or type(v) is bool:
+        return -1
+    if type(v) is float and v.is_integer():
+        return int(v)
+    if type(v) is str:
+        digits = v[5:] if v.startswith("step_") else v
+        if digits.isdigit():
+            return int(digits)
+    return -1
+
+
+# -- JSON Lines scanning -----------------------------------------------------------------
+
+def _loads(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        # stdlib json accepts NaN / Infinity, which Python writers emit for float("nan")
+        return json.loads(line)
+
+
+def scan_bytes(data: bytes, th: Thresholds, *, base_offset: int, at_eof: bool) -> Partial:
+    """Aggregate the complete lines in ``data`` (a chunk that starts at a line start)."""
+    part = Partial(th)
+    pieces = data.split(b"\n")
+    last = len(pieces) - 1
+    offset = base_offset
+    loads = _loads
+    add = part.add_dict
+    lines = 0
+    for i, line in enumerate(pieces):
+        if i == last and not line:
+            break  # data ended with a newline
+        lines += 1
+        start = offset
+        offset += len(line) + 1
+        if not line or line.isspace():
+            part.blank += 1
+            continue
+        try:
+            d = loads(line)
+        except ValueError as exc:
+            if i == last and at_eof:
+                part.truncated += 1
+                reason = "truncated last line (no newline at end of file; log still being written?)"
+            else:
+                part.malformed += 1
+                msg = getattr(exc, "msg", None) or str(exc).splitlines()[0]
+                col = getattr(exc, "colno", None)
+                reason = f"not valid JSON ({msg[:100]}{f' at column {col}' if col else ''})"
+            if len(part.examples) < MAX_EXAMPLES:
+                part.examples.append(Malformed(reason, offset=start))
+            continue
+        if type(d) is not dict:
+            part.malformed += 1
+            if len(part.examples) < MAX_EXAMPLES:
+                part.examples.append(Malformed(f"a JSON {type(d).__name__}, not an object", offset=start))
+            continue
+        add(d)
+    part.lines = lines
+    part.flush()
+    return part
+
+
+def chunk_ranges(path: str, size: int, chunk: int = CHUNK_BYTES) -> list[tuple[int, int]]:
+    """Byte ranges of about ``chunk`` bytes that start and end at line boundaries."""
+    bounds = [0]
+    with open(path, "rb") as fh:
+        pos = chunk
+        while pos < size:
+            fh.seek(pos)
+            fh.readline()
+            nxt = fh.tell()
+            if nxt >= size:
+                break
+            bounds.append(nxt)
+            pos = nxt + chunk
+    bounds.append(size)
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _arrow_schema():
+    import pyarrow as pa
+
+    fields: dict[str, Any] = {}
+    for canon in ("judge", "ndcg", "final"):
+        for k in ALIASES[canon]:
+            fields[k] = pa.float64()
+    for k in ALIASES["prompt"]:
+        fields[k] = pa.string()
+    for k in ALIASES["step"]:
+        fields[k] = pa.int64()
+    fields.update({
+        "event_type": pa.string(), "latency_s": pa.float64(), "error": pa.string(),
+        "judge_failed": pa.bool_(), "cache_hit": pa.bool_(), "cost_usd": pa.float64(),
+        "tokens": pa.struct([(k, pa.float64()) for k in ("input", "output", "thinking", "total")]),
+        "judge_subscores": pa.struct([(k, pa.float64()) for k in SUBSCORES]),
+        "judge_model": pa.string(), "prompt_version": pa.string(),
+    })
+    return pa.schema(list(fields.items()))
+
+
+SUBSCORES = ("answer_accuracy", "visual_grounding", "reasoning_consistency")
+_SCHEMA = None
+
+
+def scan_arrow(data: bytes, th: Thresholds) -> Partial:
+    """Columnar fast path: pyarrow's multi-threaded JSON reader with an explicit schema.
+
+    Raises ``pyarrow.ArrowInvalid`` on anything unusual (a malformed or truncated line, a
+    field of another type, a duplicate key); the caller then re-reads the chunk line by line
+    with :func:`scan_bytes`, which counts and locates each problem.
+    """
+    global _SCHEMA
+    import io
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    if _SCHEMA is None:
+        _SCHEMA = _arrow_schema()
+    table = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=4 << 20),
+                         parse_options=pj.ParseOptions(explicit_schema=_SCHEMA,
+                                                       unexpected_field_behavior="ignore"))
+    part = Partial(th)
+    part.lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    part.blank = part.lines - table.num_rows
+
+    def coalesce(names: tuple[str, ...]) -> Any:
+        cols = [table.column(k) for k in names]
+        return cols[0] if len(cols) == 1 else pc.coalesce(*cols)
+
+    j, nd, f = (coalesce(ALIASES[c]) for c in ("judge", "ndcg", "final"))
+    key = coalesce(ALIASES["prompt"])
+    for name, col in (("judge", j), ("ndcg", nd), ("final", f)):
+        part.nan_read[name] = int(pc.sum(pc.is_nan(col)).as_py() or 0)
+    scored = pc.or_(pc.or_(pc.is_valid(j), pc.is_valid(nd)), pc.is_valid(f))
+    rollout = pc.or_(scored, pc.and_(pc.is_null(table.column("event_type")), pc.is_valid(key)))
+    rollout = pc.fill_null(rollout, False)
+    n_roll = pc.sum(rollout).as_py() or 0
+    part.skipped = table.num_rows - n_roll
+    if n_roll == 0:
+        return part
+    if n_roll < table.num_rows:
+        table = table.filter(rollout)
+        j, nd, f = (coalesce(ALIASES[c]) for c in ("judge", "ndcg", "final"))
+        key = coalesce(ALIASES["prompt"])
+    key = pc.fill_null(key, "<no id>").combine_chunks().dictionary_encode()
+    remap = np.array([part.prompt_index(k) for k in key.dictionary.to_pylist()], dtype=np.int64)
+    p = remap[key.indices.to_numpy(zero_copy_only=False)]
+
+    def num(col: Any) -> np.ndarray:
+        return pc.fill_null(pc.cast(col, "float64"), NAN).to_numpy()
+
+    def flag(col: Any) -> np.ndarray:
+        return pc.fill_null(col, False).to_numpy().astype(np.float64)
+
+    s = pc.fill_null(coalesce(ALIASES["step"]), -1).to_numpy()
+    err = table.column("error")
+    e = pc.fill_null(pc.and_(pc.is_valid(err), pc.not_equal(err, "")), False).to_numpy().astype(np.float64)
+    hit = table.column("cache_hit")
+    c = np.where(pc.is_null(hit).to_numpy(zero_copy_only=False), -1,
+                 flag(hit).astype(np.int8)).astype(np.int8)
+    tok = table.column("tokens").combine_chunks()
+    toks = [num(tok.field(k)) for k in ("input", "output", "thinking", "total")]
+    part.rollouts = n_roll
+    part.reduce(p, s.astype(np.int64), num(j), num(nd), num(f), num(table.column("latency_s")), e,
+                flag(table.column("judge_failed")), c, toks, num(table.column("cost_usd")))
+    subs = table.column("judge_subscores").combine_chunks()
+    for name in SUBSCORES:
+        col = subs.field(name)
+        if col.null_count < len(col):
+            vals = num(col)
+            ok = np.isfinite(vals)
+            part.subscores[name] = [float(vals[ok].sum()), int(ok.sum())]
+    for lab in ("judge_model", "prompt_version"):
+        counts = pc.value_counts(table.column(lab).drop_null()).to_pylist()
+        for item in counts[:50]:
+            part.labels[lab][str(item["values"])] = int(item["counts"])
+    return part
+
+
+def _scan_range(path: str, start: int, end: int, size: int, th: Thresholds) -> Partial:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    try:
+        import pyarrow as pa
+
+        return scan_arrow(data, th)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return scan_bytes(data, th, base_offset=start, at_eof=end >= size and not data.endswith(b"\n"))
+
+
+def scan_jsonl(path: str, th: Thresholds, *, strict: bool = False,
+               on_bytes: Callable[[int], None] | None = None) -> Partial:
+    """Aggregate a JSON Lines judge log (plain rollouts or a unified event log).
+
+    Chunks are read one after another (pyarrow's reader already uses every core inside a
+    chunk), so memory holds one chunk and the running aggregate, whatever the file size.
+    """
+    size = os.path.getsize(path)
+    ranges = chunk_ranges(path, size)
+    total = Partial(th)
+    lines_before = 0
+    for a, b in ranges:
+        part = _scan_range(path, a, b, size, th)
+        if part.examples:
+            _number_lines(path, part, a, lines_before)
+        if strict and part.examples:
+            ex = part.examples[0]
+            from ddai.errors import InputError
+
+            raise InputError(ex.reason, where=f"{path}:{ex.line}",
+                             expected="one JSON object per line (--strict makes this fatal)")
+        lines_before += part.lines
+        total.merge(part)
+        if on_bytes:
+            on_bytes(b - a)
+    return total
+
+
+def _number_lines(path: str, part: Partial, chunk_start: int, lines_before: int) -> None:
+    """Turn the byte offsets of malformed-line examples into 1-based line numbers."""
+    with open(path, "rb") as fh:
+        for ex in part.examples:
+            if ex.offset is None:
+                continue
+            fh.seek(chunk_start)
+            ex.line = lines_before + fh.read(ex.offset - chunk_start).count(b"\n") + 1
+            ex.offset = None
+
+
+# -- other shapes through the curriculum reader ------------------------------------------
+
+def scan_rollouts(rollouts: Iterable[Any], th: Thresholds) -> Partial:
+    """Aggregate ``Rollout`` records from ``ddai.curriculum.read.iter_rollouts``."""
+    part = Partial(th)
+    for r in rollouts:
+        part.add_rollout(r)
+    part.flush()
+    return part

@@ -1,0 +1,148 @@
+"""Read curriculum manifests and sweep directories for bucket counts and the Phase 1 join.
+
+WHY: the manifest says how many prompts each bucket got and with which rule; the per-prompt
+table (``prompt_stats.parquet``, or the bucket parquets' ``extra_info.phase1_*``) says each
+prompt's Phase 1 difficulty, which the report joins to the Phase 2 log to answer "did the
+curriculum's hard prompts get better?".
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ddai.errors import InputError
+from ddai.report.discover import sweep_manifests
+
+
+@dataclass
+class Curriculum:
+    """One curriculum run: its manifest and where its files are."""
+
+    manifest_path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def dir(self) -> Path:
+        return self.manifest_path.parent
+
+    @property
+    def buckets(self) -> dict[str, int]:
+        return {str(k): int(v) for k, v in (self.manifest.get("buckets") or {}).items()}
+
+    @property
+    def score(self) -> str:
+        s = self.manifest.get("score")
+        if isinstance(s, dict):
+            s = s.get("name")
+        return str(s or "ndcg")
+
+    def thresholds(self) -> dict[str, float]:
+        """Numeric bucket thresholds (for drawing on histograms), flattened one level."""
+        out: dict[str, float] = {}
+        for src in (self.manifest.get("thresholds"), (self.manifest.get("rule") or {}).get("params")):
+            if isinstance(src, dict):
+                for k, v in src.items():
+                    if isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0:
+                        out.setdefault(str(k), float(v))
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        m = self.manifest
+        rule = m.get("rule") or {}
+        batch = m.get("batch") or {}
+        return {
+            "path": str(self.manifest_path),
+            "buckets": self.buckets,
+            "train_bucket": m.get("train_bucket"),
+            "rule": rule.get("name") if isinstance(rule, dict) else rule,
+            "rule_params": rule.get("params") if isinstance(rule, dict) else None,
+            "thresholds": m.get("thresholds"),
+            "score": self.score,
+            "sort": m.get("sort"),
+            "steps_per_epoch": batch.get("steps_per_epoch"),
+            "train_batch_size": batch.get("train_batch_size"),
+            "remainder": batch.get("remainder"),
+            "ddai_version": m.get("ddai_version"),
+        }
+
+    def bucket_files(self) -> dict[str, Path]:
+        files = self.manifest.get("files") or {}
+        return {str(b): self.dir / str(f) for b, f in files.items()}
+
+    def phase1_table(self) -> pd.DataFrame | None:
+        """prompt → bucket, Phase 1 mean (columns ``prompt, bucket, phase1``), or None."""
+        stats = self.dir / "prompt_stats.parquet"
+        if stats.is_file():
+            df = pd.read_parquet(stats)
+            if {"dataset_id", "bucket", "mean"} <= set(df.columns):
+                out = df[df["dataset_id"].notna()][["dataset_id", "bucket", "mean"]]
+                out = out.rename(columns={"dataset_id": "prompt", "mean": "phase1"})
+                out["bucket"] = out["bucket"].astype(str)
+                return out.drop_duplicates("prompt").reset_index(drop=True)
+        frames = []
+        for bucket, path in self.bucket_files().items():
+            if not path.is_file():
+                continue
+            import pyarrow.parquet as pq
+
+            t = pq.read_table(path, columns=["id", "extra_info"])
+            ids = t.column("id").to_pylist()
+            extra = t.column("extra_info").combine_chunks()
+            key = f"phase1_{self.score}"
+            names = [extra.type.field(i).name for i in range(extra.type.num_fields)]
+            vals = extra.field(key).to_pylist() if key in names else [None] * len(ids)
+            frames.append(pd.DataFrame({"prompt": ids, "bucket": bucket, "phase1": vals}))
+        if not frames:
+            return None
+        return pd.concat(frames, ignore_index=True).drop_duplicates("prompt").reset_index(drop=True)
+
+
+def load_curriculum(manifest: str) -> Curriculum:
+    p = Path(manifest)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read manifest: {exc}", where=str(p), expected="a curriculum manifest.json") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("buckets"), dict):
+        raise InputError("manifest has no 'buckets' object", where=str(p),
+                         expected='{"buckets": {"A": n, ...}, "files": {...}, ...}')
+    return Curriculum(p, doc)
+
+
+@dataclass
+class Sweep:
+    """A Hydra multirun directory: per-job curricula plus the sweep's own summary."""
+
+    dir: Path
+    jobs: list[tuple[str, Curriculum]] = field(default_factory=list)
+    table: Any = None  # sweep_summary.json content, as written by the launcher
+
+    def summary(self) -> dict[str, Any]:
+        buckets = sorted({b for _, c in self.jobs for b in c.buckets})
+        return {
+            "path": str(self.dir),
+            "jobs": [{"job": name, **c.summary()} for name, c in self.jobs],
+            "bucket_names": buckets,
+            "sweep_summary": self.table,
+        }
+
+
+def load_sweep(path: str) -> Sweep:
+    d = Path(path)
+    sw = Sweep(d)
+    for m in sweep_manifests(d):
+        sw.jobs.append((m.relative_to(d).parts[0], load_curriculum(str(m))))
+    summ = d / "sweep_summary.json"
+    if summ.is_file():
+        try:
+            sw.table = json.loads(summ.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise InputError(f"not valid JSON: {exc}", where=str(summ)) from None
+    if not sw.jobs and sw.table is None:
+        raise InputError("sweep directory has no job manifests and no sweep_summary.json", where=str(d))
+    return sw

@@ -1,0 +1,320 @@
+"""The Gemini judge (google-genai SDK): one bounded, cached, costed judgment per rollout.
+
+Two prompts, chosen by ``RewardConfig.judge_mode``:
+- ``trajectory``: retrieved and reference page images + the searcher's whole response + the
+  reference answer -> JSON {answer_accuracy, visual_grounding, reasoning_consistency, final_score};
+- ``answer``: text only, question + reference + generated answer -> JSON {score}.
+A judgment that fails after bounded retries comes back with ``failed=True`` and the error;
+it is never cached, so a later job pays for it again instead of replaying a fake score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from ddai.reward.cache import JudgeCache, cache_key, response_hash
+from ddai.reward.config import RewardConfig
+from ddai.reward.pricing import Usage, cost_usd, gemini_usage
+from ddai.reward.retry import CallFailed, RetryableResult, call_with_retry
+
+SUBSCORE_KEYS = ("answer_accuracy", "visual_grounding", "reasoning_consistency")
+
+TRAJECTORY_PROMPT_V1 = """You grade a visual search agent that looked at slide images to answer a question.
+Images: [Retrieved: {n_retrieved}, Reference: {n_reference}] (retrieved pages first, in viewing order, then the reference pages that contain the answer).
+
+Question: {query}
+Reference answer: {reference_answer}
+Final answer given: {generated_answer}
+
+Agent trajectory:
+{response}
+
+Score each criterion from 0.0 to 1.0:
+- answer_accuracy: does the final answer mean the same as the reference answer (lenient on formatting)?
+- visual_grounding: did the agent find and look at pages that support the answer?
+- reasoning_consistency: are the agent's steps coherent and consistent with what the pages show?
+- final_score: your overall grade, dominated by answer_accuracy.
+Reply with JSON only."""
+
+ANSWER_PROMPT_V1 = """You judge whether a generated answer is correct.
+Question: {query}
+Reference answer: {reference_answer}
+Generated answer: {generated_answer}
+
+Judge semantic equivalence and be lenient with formatting. 1.0 = correct, 0.5-0.9 = partially
+correct, 0.0 = wrong or missing. Reply with JSON only: {{"score": <number>}}"""
+
+PROMPTS = {("trajectory", "v1"): TRAJECTORY_PROMPT_V1, ("answer", "v1"): ANSWER_PROMPT_V1}
+
+TRAJECTORY_SCHEMA = {
+    "type": "OBJECT",
+    "properties": {k: {"type": "NUMBER"} for k in (*SUBSCORE_KEYS, "final_score")},
+    "required": [*SUBSCORE_KEYS, "final_score"],
+}
+ANSWER_SCHEMA = {"type": "OBJECT", "properties": {"score": {"type": "NUMBER"}}, "required": ["score"]}
+
+
+@dataclass
+class JudgeRequest:
+    prompt_id: str  # dataset id ("train_2"): part of the cache key
+    query: str
+    response: str  # the searcher's whole response (trajectory)
+    generated_answer: str
+    reference_answer: str
+    retrieved_images: list[str] = field(default_factory=list)  # file paths, viewing order
+    reference_images: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Judgment:
+    score: Optional[float]  # None when failed
+    subscores: dict[str, Optional[float]]
+    usage: Usage
+    cost_usd: float
+    latency_s: float
+    attempts: int
+    cache_hit: bool
+    failed: bool
+    error: Optional[str]
+
+
+def _clip(value: Any) -> float:
+    number = float(value)
+    if math.isnan(number):
+        raise ValueError("NaN score")
+    return min(1.0, max(0.0, number))
+
+
+def parse_verdict(text: str, mode: str) -> tuple[float, dict[str, Optional[float]]]:
+    """Judge JSON text -> (score, subscores). Raises ValueError on anything unusable."""
+    data = json.loads(text)
+    if not isinstance(data, dict):
+        raise ValueError("judge reply is not a JSON object")
+    if mode == "trajectory":
+        subs = {k: _clip(data[k]) for k in SUBSCORE_KEYS}
+        return _clip(data["final_score"]), subs
+    score = _clip(data["score"])
+    return score, {"answer_accuracy": score, "visual_grounding": None, "reasoning_consistency": None}
+
+
+def _api_key() -> str:
+    key = os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")
+    if not key:
+        from ddai.errors import ConfigError
+
+        raise ConfigError("no Gemini API key in the environment", expected="GEMINI_API_KEY or GOOGLE_API_KEY set")
+    return key
+
+
+class GeminiJudge:
+    """Judges rollouts with a per-process concurrency limit, retries, a cache and cost accounting."""
+
+    def __init__(self, config: RewardConfig, cache: Optional[JudgeCache] = None):
+        self.config = config
+        self.cache = cache if cache is not None else (JudgeCache(config.cache_path) if config.cache_path else None)
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per event loop
+        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._inflight: dict[str, asyncio.Future] = {}
+        self.paid_attempts = 0  # HTTP calls sent (a retried judgment counts each attempt)
+
+    # -- clients are bound to the event loop that created them (aiohttp sessions are) --
+    def _loop_key(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def _client(self) -> Any:
+        key = self._loop_key()
+        client = self._clients.get(key)
+        if client is None:
+            from google import genai
+            from google.genai import types
+
+            http_options = types.HttpOptions(
+                base_url=self.config.judge_base_url,
+                api_version=self.config.judge_api_version,
+                timeout=int(self.config.retry.timeout_s * 1000),  # milliseconds
+                retry_options=None,  # retries are ours (counted, bounded)
+            )
+            client = genai.Client(api_key=_api_key(), http_options=http_options).aio
+            self._clients[key] = client
+        return client
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        key = self._loop_key()
+        sem = self._semaphores.get(key)
+        if sem is None:
+            sem = self._semaphores[key] = asyncio.Semaphore(self.config.concurrency)
+        return sem
+
+    def key_for(self, req: JudgeRequest) -> str:
+        text = req.response if self.config.judge_mode == "trajectory" else req.generated_answer
+        return cache_key(
+            req.prompt_id, response_hash(text), self.config.judge_model, self.config.prompt_version, self.config.judge_mode
+        )
+
+    async def judge(self, req: JudgeRequest) -> Judgment:
+        key = self.key_for(req)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return _from_cache(hit)
+        # Single flight: identical requests in flight in this process share one paid call.
+        pending = self._inflight.get(key)
+        if pending is not None:
+            shared: Judgment = await asyncio.shield(pending)
+            if shared.failed:
+                return shared
+            return Judgment(**{**shared.__dict__, "cache_hit": True, "cost_usd": 0.0, "usage": Usage(),
+                               "attempts": 0, "latency_s": 0.0})
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            result = await self._judge_uncached(req)
+            if not result.failed and self.cache is not None:
+                self.cache.put(key, _to_cache(result))
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    async def _judge_uncached(self, req: JudgeRequest) -> Judgment:
+        mode = self.config.judge_mode
+        contents = await asyncio.get_running_loop().run_in_executor(None, self._contents, req)
+        gen_config = self._generation_config()
+        usage_total = Usage()
+        start = time.monotonic()
+
+        async def attempt(_: int) -> tuple[float, dict]:
+            nonlocal usage_total
+            async with self._semaphore():
+                self.paid_attempts += 1
+                resp = await self._client().models.generate_content(
+                    model=self.config.judge_model, contents=contents, config=gen_config
+                )
+            usage_total = usage_total.add(gemini_usage(getattr(resp, "usage_metadata", None)))
+            try:
+                return parse_verdict(resp.text or "", mode)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RetryableResult(f"unusable judge reply: {exc}") from exc
+
+        try:
+            outcome = await call_with_retry(attempt, self.config.retry)
+        except CallFailed as exc:
+            return Judgment(
+                score=None,
+                subscores={k: None for k in SUBSCORE_KEYS},
+                usage=usage_total,
+                cost_usd=cost_usd(usage_total, self.config.prices),
+                latency_s=time.monotonic() - start,
+                attempts=exc.attempts,
+                cache_hit=False,
+                failed=True,
+                error=str(exc),
+            )
+        score, subs = outcome.value  # type: ignore[misc]
+        return Judgment(
+            score=score,
+            subscores=subs,
+            usage=usage_total,
+            cost_usd=cost_usd(usage_total, self.config.prices),
+            latency_s=outcome.elapsed_s,
+            attempts=outcome.attempts,
+            cache_hit=False,
+            failed=False,
+            error=None,
+        )
+
+    def _generation_config(self) -> Any:
+        from google.genai import types
+
+        cfg: dict[str, Any] = {
+            "temperature": self.config.judge_temperature,
+            "response_mime_type": "application/json",
+            "response_schema": TRAJECTORY_SCHEMA if self.config.judge_mode == "trajectory" else ANSWER_SCHEMA,
+        }
+        if self.config.judge_max_output_tokens:
+            cfg["max_output_tokens"] = self.config.judge_max_output_tokens
+        if self.config.judge_thinking_level:
+            cfg["thinking_config"] = types.ThinkingConfig(thinking_level=self.config.judge_thinking_level.upper())
+        elif self.config.judge_thinking_budget is not None:
+            cfg["thinking_config"] = types.ThinkingConfig(thinking_budget=self.config.judge_thinking_budget)
+        return types.GenerateContentConfig(**cfg)
+
+    def _contents(self, req: JudgeRequest) -> list[Any]:
+        from google.genai import types
+
+        template = PROMPTS.get((self.config.judge_mode, self.config.prompt_version))
+        if template is None:
+            from ddai.errors import ConfigError
+
+            raise ConfigError(
+                f"no {self.config.judge_mode} prompt for prompt_version={self.config.prompt_version!r}",
+                where="reward_kwargs.prompt_version",
+                expected=", ".join(sorted({v for m, v in PROMPTS if m == self.config.judge_mode})),
+            )
+        parts: list[Any] = []
+        n_ret = n_ref = 0
+        if self.config.judge_mode == "trajectory":
+            budget = self.config.max_judge_images
+            for path in req.retrieved_images:
+                if n_ret < budget and Path(path).is_file():
+                    parts.append(types.Part.from_bytes(data=Path(path).read_bytes(), mime_type=_mime(path)))
+                    n_ret += 1
+            for path in req.reference_images:
+                if n_ret + n_ref < budget and Path(path).is_file():
+                    parts.append(types.Part.from_bytes(data=Path(path).read_bytes(), mime_type=_mime(path)))
+                    n_ref += 1
+        text = template.format(
+            n_retrieved=n_ret,
+            n_reference=n_ref,
+            query=req.query,
+            reference_answer=req.reference_answer,
+            generated_answer=req.generated_answer,
+            response=req.response,
+        )
+        parts.append(text)
+        return parts
+
+    async def aclose(self) -> None:
+        for client in list(self._clients.values()):
+            try:
+                await client.aclose()
+            except Exception:  # noqa: BLE001 - closing a client of a finished loop
+                pass
+        self._clients.clear()
+
+
+def _mime(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    return {".png": "image/png", ".webp": "image/webp"}.get(ext, "image/jpeg")
+
+
+def _to_cache(j: Judgment) -> dict[str, Any]:
+    return {"score": j.score, "subscores": j.subscores, "usage": j.usage.__dict__, "cost_usd": j.cost_usd,
+            "latency_s": j.latency_s}
+
+
+def _from_cache(data: dict[str, Any]) -> Judgment:
+    # A cache hit costs nothing now; the original usage is not billed again.
+    return Judgment(
+        score=data["score"],
+        subscores=data["subscores"],
+        usage=Usage(),
+        cost_usd=0.0,
+        latency_s=0.0,
+        attempts=0,
+        cache_hit=True,
+        failed=False,
+        error=None,
+    )

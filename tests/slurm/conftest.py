@@ -1,0 +1,103 @@
+"""Fixtures for tests that run against the real local Slurm (``tools/slurm_cluster.sh up``).
+
+In CI (environment variable ``CI`` set) a missing cluster is an ERROR, never a skip: the
+Slurm tests are part of what CI proves. Elsewhere they skip with the command to run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Callable
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+UP_COMMAND = f"bash {REPO / 'tools' / 'slurm_cluster.sh'} up"
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL",
+            "BOOT_FAIL", "DEADLINE", "PREEMPTED"}
+
+
+def cluster_problem() -> str | None:
+    """Why the local cluster cannot be used, or None when sinfo shows a usable node."""
+    if shutil.which("sinfo") is None:
+        return "sinfo not found: Slurm is not installed"
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer within 20 s"
+    if out.returncode != 0:
+        return f"sinfo failed: {out.stderr.strip()}"
+    states = out.stdout.split()
+    if not any(s.rstrip("*~#") in ("idle", "mixed", "allocated", "completing") for s in states):
+        return f"no usable node (states: {states or 'none'})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> None:
+    """Require the local cluster: fail loudly in CI, skip elsewhere."""
+    problem = cluster_problem()
+    if problem is None:
+        return
+    message = f"local Slurm cluster is not up ({problem}); start it with: {UP_COMMAND}"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def sbatch(*args: str, cwd: Path) -> str:
+    """Submit with sbatch --parsable and return the job id (raises with sbatch's stderr)."""
+    out = subprocess.run(["sbatch", "--parsable", *args], cwd=cwd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"sbatch {' '.join(args)} failed: {out.stderr.strip()}")
+    return out.stdout.strip().split(";")[0]
+
+
+def job_state(job_id: str) -> str:
+    """State of one job (array task ids as ``123_0``), as submitit would see it via sacct."""
+    out = subprocess.run(["sacct", "-o", "JobID,State", "--parsable2", "-n", "-j", job_id],
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        jid, _, state = line.partition("|")
+        if jid == job_id:
+            return state.split()[0]
+    return "UNKNOWN"
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 120.0, every: float = 0.5) -> None:
+    """Poll until ``predicate()``; fail naming ``what`` on timeout (a hang, not a timing check)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def wait_done(job_id: str, timeout: float = 120.0) -> str:
+    """Wait until the job reaches a terminal state and return it."""
+    state = {"v": "UNKNOWN"}
+
+    def done() -> bool:
+        state["v"] = job_state(job_id)
+        return state["v"] in TERMINAL
+
+    wait_for(done, f"job {job_id} to finish", timeout)
+    return state["v"]
+
+
+@pytest.fixture
+def slurm_tmp(tmp_path: Path, slurm_cluster: None) -> Path:
+    """A scratch directory for job scripts and logs (same machine, so slurmd sees it)."""
+    return tmp_path
+
+
+@pytest.fixture
+def slurm(slurm_cluster: None) -> SimpleNamespace:
+    """The helpers above, for test modules (conftest is not importable under importlib mode)."""
+    return SimpleNamespace(sbatch=sbatch, job_state=job_state, wait_for=wait_for, wait_done=wait_done)
