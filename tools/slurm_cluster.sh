@@ -119,8 +119,11 @@ install_shim() {
     rm -f "$tmp"
 }
 
+munge_works() { munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1; }
+
 start_munge() {
-    if live_pid "$MUNGE_PID" munged >/dev/null; then return 0; fi
+    # already running (ours, or one started by the init system): keep it
+    if live_pid "$MUNGE_PID" munged >/dev/null || munge_works; then return 0; fi
     mkdir -p /run/munge /var/log/munge /var/lib/munge
     chown munge:munge /run/munge /var/log/munge /var/lib/munge
     chmod 755 /run/munge
@@ -137,7 +140,7 @@ start_munge() {
     runuser -u munge -- /usr/sbin/munged --force
     local i
     for i in $(seq 50); do
-        munge -n </dev/null | unmunge >/dev/null 2>&1 && return 0
+        munge_works && return 0
         sleep 0.1
     done
     die "munged did not start (see /var/log/munge/munged.log)"

@@ -16,12 +16,15 @@ from __future__ import annotations
 import collections
 import json
 import threading
-from typing import Any, Optional
+from typing import Any
 from uuid import uuid4
 
 from PIL import Image
-
-from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, register
+from verl.experimental.agent_loop.agent_loop import (
+    AgentLoopBase,
+    AgentLoopOutput,
+    register,
+)
 
 from ddai.agent.config import AgentConfig
 from ddai.agent.episode import run_episode
@@ -33,7 +36,8 @@ AGENT_NAME = "ddai_search_agent"
 
 _shared: dict[str, tuple[SearchClient, FrozenGenerator]] = {}
 _shared_lock = threading.Lock()
-_sample_counter: collections.Counter = collections.Counter()
+_sample_counter: collections.OrderedDict = collections.OrderedDict()  # uid -> rollouts started (bounded)
+_MAX_TRACKED_GROUPS = 50_000
 
 
 def _shared_clients(config: AgentConfig) -> tuple[SearchClient, FrozenGenerator]:
@@ -45,6 +49,18 @@ def _shared_clients(config: AgentConfig) -> tuple[SearchClient, FrozenGenerator]
         if key not in _shared:
             _shared[key] = (SearchClient(config), FrozenGenerator(config.generator))
         return _shared[key]
+
+
+def agent_config_from(rollout_config: Any, yaml_kwargs: dict | None = None) -> AgentConfig:
+    """Defaults < agent_loops.yaml kwargs < rollout.multi_turn.max_assistant_turns < rollout.custom.ddai_agent."""
+    multi_turn = rollout_config.get("multi_turn", None) or {}
+    turns = multi_turn.get("max_assistant_turns", None) if multi_turn else None
+    custom = rollout_config.get("custom", None) or {}
+    return AgentConfig.from_kwargs(
+        yaml_kwargs,
+        {"max_turns": int(turns)} if turns else None,
+        custom.get("ddai_agent", None) if custom else None,
+    )
 
 
 def _question(kwargs: dict[str, Any]) -> str:
@@ -64,7 +80,7 @@ def _question(kwargs: dict[str, Any]) -> str:
 class _VerlTokenIO:
     """TokenIO over verl's LLM server client and Continuous Token builder."""
 
-    def __init__(self, loop: "DdaiSearchAgentLoop", messages: list[dict], sampling_params: dict[str, Any]):
+    def __init__(self, loop: DdaiSearchAgentLoop, messages: list[dict], sampling_params: dict[str, Any]):
         self.loop = loop
         self.messages = messages
         self.sampling_params = sampling_params
@@ -91,6 +107,7 @@ class _VerlTokenIO:
             prompt_ids=self.prompt_ids,
             sampling_params=self.sampling_params,
             image_data=self.images or None,
+            mm_processor_kwargs=self.loop._get_mm_processor_kwargs(),
         )
         if not self.extra:
             self.extra.update(out.extra_fields or {})
@@ -145,11 +162,10 @@ class _VerlTokenIO:
 class DdaiSearchAgentLoop(AgentLoopBase):
     """Search agent loop: <think> + one of <search>/<bbox>/<search_complete> per turn."""
 
-    def __init__(self, *args: Any, tools: Any = None, agent_config: Optional[dict] = None, name: str = AGENT_NAME,
+    def __init__(self, *args: Any, tools: Any = None, agent_config: dict | None = None, name: str = AGENT_NAME,
                  **kwargs: Any):
         super().__init__(*args, **kwargs)
-        custom = self.rollout_config.get("custom", None) or {}
-        self.agent_config = AgentConfig.from_kwargs(agent_config, custom.get("ddai_agent") if custom else None)
+        self.agent_config = agent_config_from(self.rollout_config, agent_config)
         self.response_length = int(self.rollout_config.response_length)
         self.search_client, self.generator = _shared_clients(self.agent_config)
 
@@ -159,8 +175,10 @@ class DdaiSearchAgentLoop(AgentLoopBase):
         dataset_id = str(kwargs.get("id") or extra_info.get("id") or f"index_{kwargs.get('index', '')}")
         uid = str(kwargs.get("uid") or dataset_id)
         with _shared_lock:
-            sample_idx = _sample_counter[uid]
-            _sample_counter[uid] += 1
+            sample_idx = _sample_counter.get(uid, 0)
+            _sample_counter[uid] = sample_idx + 1
+            if len(_sample_counter) > _MAX_TRACKED_GROUPS:
+                _sample_counter.popitem(last=False)
         if cfg.stop_at_action:
             sampling_params = {**sampling_params, "stop": ["</search>", "</bbox>", "</search_complete>"],
                                "include_stop_str_in_output": True}
@@ -180,6 +198,7 @@ class DdaiSearchAgentLoop(AgentLoopBase):
             response_mask=io.mask[: self.response_length],
             response_logprobs=io.logprobs[: self.response_length] if io.logprobs else None,
             multi_modal_data={"images": io.images} if io.images else {},
+            mm_processor_kwargs=self._get_mm_processor_kwargs(),
             num_turns=io.user_turns + io.assistant_turns + 1,
             metrics={},
             extra_fields=extra_fields,

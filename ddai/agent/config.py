@@ -8,8 +8,9 @@ Sources, later wins: the defaults here, the kwargs of the ``ddai_search_agent`` 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from ddai.errors import ConfigError
 from ddai.reward.config import GeneratorConfig, RetryPolicy, _build, _plain
@@ -24,7 +25,7 @@ class AgentConfig:
         default_factory=lambda: RetryPolicy(max_attempts=3, initial_delay_s=0.5, max_delay_s=4.0, jitter_s=0.5,
                                             total_budget_s=120.0, timeout_s=60.0)
     )
-    image_root: Optional[str] = None  # when set, result files are looked up here by basename
+    image_root: str | None = None  # when set, result files are looked up here by basename
     crops_dir: str = "logs/crops"  # crops are saved so the frozen generator can see them
     max_turns: int = 7  # assistant turns; the last one is replaced by a forced search_complete
     force_complete_at_max_turns: bool = True
@@ -33,7 +34,7 @@ class AgentConfig:
     stop_at_action: bool = False  # add vLLM stop strings at the closing action tags
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
-    def validate(self, where: str = "ddai_search_agent") -> "AgentConfig":
+    def validate(self, where: str = "ddai_search_agent") -> AgentConfig:
         if not self.search_url.startswith(("http://", "https://")):
             raise ConfigError(f"search_url={self.search_url!r}", where=where, expected="an http(s) URL")
         if self.max_turns < 1:
@@ -48,7 +49,7 @@ class AgentConfig:
         return self
 
     @classmethod
-    def from_kwargs(cls, *sources: Mapping[str, Any] | None, where: str = "ddai_search_agent") -> "AgentConfig":
+    def from_kwargs(cls, *sources: Mapping[str, Any] | None, where: str = "ddai_search_agent") -> AgentConfig:
         merged: dict[str, Any] = {}
         for source in sources:
             for key, value in _plain(source or {}).items():

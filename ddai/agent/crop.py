@@ -13,7 +13,6 @@ import math
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from PIL import Image
 
@@ -73,7 +72,7 @@ def open_page(path: str, max_pixels: int = MAX_PIXELS, min_pixels: int = MIN_PIX
 def crop_view(
     view: View,
     bbox: tuple[float, float, float, float],
-    crops_dir: Optional[str] = None,
+    crops_dir: str | None = None,
     *,
     max_pixels: int = MAX_PIXELS,
     min_pixels: int = MIN_PIXELS,
@@ -96,10 +95,10 @@ def crop_view(
         raw.load()
         W, H = raw.size
         box = (
-            max(0, int(math.floor(px1))),
-            max(0, int(math.floor(py1))),
-            min(W, int(math.ceil(px2))),
-            min(H, int(math.ceil(py2))),
+            max(0, math.floor(px1)),
+            max(0, math.floor(py1)),
+            min(W, math.ceil(px2)),
+            min(H, math.ceil(py2)),
         )
         if box[2] - box[0] < min_side or box[3] - box[1] < min_side:
             raise CropError(f"the region is too small ({box[2] - box[0]}x{box[3] - box[1]} page pixels)")

@@ -13,12 +13,18 @@ are 0, so the searcher is never trained on text it did not write.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 from PIL import Image
 
 from ddai.agent.config import AgentConfig
-from ddai.agent.protocol import FORCED_COMPLETION, INVALID_ACTION_MESSAGE, invalid_bbox_message, parse_action, turn_format_ok
+from ddai.agent.protocol import (
+    FORCED_COMPLETION,
+    INVALID_ACTION_MESSAGE,
+    invalid_bbox_message,
+    parse_action,
+    turn_format_ok,
+)
 from ddai.agent.tools import TrajectoryTools
 
 
@@ -50,9 +56,9 @@ class EpisodeResult:
     completed: bool = False  # the policy (or the turn limit) said search_complete
     forced: bool = False
     format_ok: bool = True
-    generated_answer: Optional[str] = None
+    generated_answer: str | None = None
     generator_failed: bool = False
-    generator_error: Optional[str] = None
+    generator_error: str | None = None
     generator_cost_usd: float = 0.0
     truncated: bool = False  # response budget ran out
 
@@ -81,7 +87,7 @@ class EpisodeResult:
 async def run_episode(
     io: TokenIO,
     tools: TrajectoryTools,
-    generator: Optional[AnswerSource],
+    generator: AnswerSource | None,
     question: str,
     config: AgentConfig,
     *,

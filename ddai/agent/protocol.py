@@ -12,7 +12,6 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 ACTION_RE = re.compile(r"<(search|bbox|search_complete)>(.*?)</\1>", re.DOTALL)
 THINK_RE = re.compile(r"<think>(.*?)</think>", re.DOTALL)
@@ -56,7 +55,7 @@ def invalid_bbox_message(reason: str = "") -> str:
 class Action:
     kind: str  # "search" | "bbox" | "search_complete" | "invalid" | "invalid_bbox"
     query: str = ""
-    bbox: Optional[tuple[float, float, float, float]] = None
+    bbox: tuple[float, float, float, float] | None = None
     reason: str = ""
 
 
@@ -104,7 +103,7 @@ def turn_format_ok(turn_text: str) -> bool:
     )
 
 
-def extract_answer(text: str) -> Optional[str]:
+def extract_answer(text: str) -> str | None:
     """Content of the LAST <answer>...</answer> in ``text`` (the frozen generator's), else None."""
     end = text.rfind("</answer>")
     if end < 0:

@@ -13,7 +13,7 @@ import re
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ddai.agent.config import AgentConfig
 from ddai.reward.retry import CallFailed, call_with_retry

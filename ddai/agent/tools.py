@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Optional
 
 from PIL import Image
 
@@ -45,7 +44,7 @@ class TrajectoryTools:
             return Observation(text=f"The search failed ({str(exc)[:120]}). You may try the search again.", ok=False)
         if not results:
             return Observation(text="No results were found for this query. Try a different query.", ok=False)
-        chosen: Optional[str] = next((r for r in results if r not in self.retrieved), None)
+        chosen: str | None = next((r for r in results if r not in self.retrieved), None)
         shown_path = chosen or results[0]
         try:
             image, view = await asyncio.get_running_loop().run_in_executor(

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator
 
 import pyarrow as pa
@@ -283,6 +283,21 @@ def _write_all(out_dir: Path, tables: dict[str, pa.Table], make_manifest: Callab
     return man
 
 
+def plain_config(c: Any) -> dict[str, Any]:
+    """The resolved curriculum config as plain data (for the manifest and fast access)."""
+    from omegaconf import OmegaConf
+
+    if OmegaConf.is_config(c):
+        return OmegaConf.to_container(c, resolve=True)  # type: ignore[return-value]
+    if isinstance(c, SimpleNamespace):
+        return {k: plain_config(v) if isinstance(v, SimpleNamespace) else v for k, v in vars(c).items()}
+    return dict(c)
+
+
+def _namespace(d: dict[str, Any]) -> SimpleNamespace:
+    return SimpleNamespace(**{k: _namespace(v) if isinstance(v, dict) else v for k, v in d.items()})
+
+
 def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = None,
         read_info: ReadInfo | None = None) -> dict[str, Any]:
     """Run the whole curriculum for config node ``c``; returns the machine-readable summary.
@@ -290,6 +305,8 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
     ``rollouts``/``read_info`` let tests feed records directly; normally the logs named by
     ``c.phase1_log`` are streamed.
     """
+    config = plain_config(c)
+    c = _namespace(config)     # attribute access without OmegaConf's per-access cost in hot loops
     validate_settings(c)
     out_dir = check_out_dir(c.out_dir, create=True)
     paths = log_paths(c.phase1_log) if rollouts is None else []
@@ -321,10 +338,7 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
                    "invalid_scores": sum(s.n_invalid for s in all_summ),
                    "rows_without_usable_score": sum(1 for s in all_summ if s.n == 0),
                    "count_at": [float(t) for t in c.count_at]}
-    from omegaconf import OmegaConf
-
-    config = OmegaConf.to_container(c, resolve=True) if OmegaConf.is_config(c) else dict(c)
-    config["out_dir"] = "."
+    config = {**config, "out_dir": "."}
 
     def make(outputs: dict) -> dict:
         return manifest.build(
@@ -336,7 +350,11 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
             score=c.score, score_stats=score_stats, match=res.match.report(res.index),
             duplicates=res.duplicates, batch=res.plan.report, inputs=inputs, read=info.read, config=config)
 
-    man = _write_all(out_dir, tables, make)
+    try:
+        man = _write_all(out_dir, tables, make)
+    except OSError as exc:   # disk full, permissions changed mid-run, ...: previous outputs are intact
+        raise InputError(f"cannot write the outputs ({exc.strerror or exc}); previous outputs were left as they were",
+                         where=out_dir, expected="a writable curriculum.out_dir with free space") from None
     return {
         "out_dir": str(out_dir.resolve()),
         "manifest": str((out_dir / MANIFEST).resolve()),

@@ -203,16 +203,21 @@ def _hf_metadata() -> bytes:
     return json.dumps({"info": {"features": features}}).encode()
 
 
+def _list(t: pa.DataType) -> pa.DataType:
+    """A list type whose item field is named "element", as parquet stores it (and reads it back)."""
+    return pa.list_(pa.field("element", t))
+
+
 DATASET_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
         ("file_name", pa.string()),
-        ("reference_page", pa.list_(pa.int64())),
+        ("reference_page", _list(pa.int64())),
         ("data_source", pa.string()),
-        ("prompt", pa.list_(pa.struct([("content", pa.string()), ("role", pa.string())]))),
+        ("prompt", _list(pa.struct([("content", pa.string()), ("role", pa.string())]))),
         ("reward_model", pa.struct([("ground_truth", pa.string()), ("style", pa.string())])),
         ("extra_info", pa.struct([("answer", pa.string()), ("file_name", pa.string()), ("index", pa.int64()),
-                                  ("question", pa.string()), ("reference_page", pa.list_(pa.int64())),
+                                  ("question", pa.string()), ("reference_page", _list(pa.int64())),
                                   ("split", pa.string())])),
     ],
     metadata={b"huggingface": _hf_metadata()},
@@ -276,7 +281,7 @@ class _Agent:
 
 
 def _simulate_agent(rng: random.Random, row: RowTruth, p: float, agent_id: int, response_bytes: int,
-                    bad_fraction: float, deck_pages: int) -> _Agent:
+                    bad_fraction: float, deck_pages: int, nan_scores: bool = True) -> _Agent:
     reference = [f"{row.deck}_{pg}" for pg in row.reference_page]
     n_views = rng.randint(1, 4)
     pool_other = [f"{row.deck}_{pg}" for pg in range(1, deck_pages + 1) if pg not in row.reference_page]
@@ -296,8 +301,8 @@ def _simulate_agent(rng: random.Random, row: RowTruth, p: float, agent_id: int, 
     error = None
     if rng.random() < bad_fraction:
         kind = rng.choice(["missing", "null", "nan", "neg", "over", "str"])
-        written = {"missing": None, "null": None, "nan": float("nan"), "neg": -0.25, "over": 1.7,
-                   "str": "n/a"}[kind]
+        written = {"missing": None, "null": None, "nan": float("nan") if nan_scores else None, "neg": -0.25,
+                   "over": 1.7, "str": "n/a"}[kind]
         missing = kind == "missing"
         error = "judge timeout after 3 attempts" if kind in ("null", "missing") else None
     final = 0.8 * judge + 0.2 * value
@@ -467,6 +472,7 @@ def write_example_set(
     indent: int | None = None,
     write_truth: bool = True,
     names: dict[str, str] | None = None,
+    nan_scores: bool = True,
 ) -> GroundTruth:
     """Write a dataset parquet plus Phase 1 logs in ``shapes`` to ``out_dir``; return the truth.
 
@@ -474,7 +480,8 @@ def write_example_set(
     ``orphan_fraction``: extra log groups (relative to ``n_prompts``) whose deck is not in the
     dataset; ``repeat_fraction``: share of logged prompts seen again at a later step;
     ``bad_score_fraction``: share of rollouts whose NDCG is missing, null, NaN, out of [0, 1]
-    or a string; ``response_bytes``: mean response length (uniform 0.5x-1.5x).
+    or a string (``nan_scores=False``: no NaN literals, which strict JSON parsers such as orjson
+    reject); ``response_bytes``: mean response length (uniform 0.5x-1.5x).
     """
     shapes = tuple(shapes)
     unknown = set(shapes) - set(SHAPES)
@@ -505,7 +512,7 @@ def write_example_set(
                 writers.line("events", {**static, "event_type": "train.step.start", "ids": []})
                 seen_step = step
             agents = [_simulate_agent(rng, row, row.p_hit, i + 1, response_bytes, bad_score_fraction,
-                                      deck_pages=24) for i in range(n_agents)]
+                                      deck_pages=24, nan_scores=nan_scores) for i in range(n_agents)]
             writers.group(step, uid, decoded_prompt(row.question),
                           [{"agent_id": a.agent_id, "response": a.response, ANSWER_KEY: a.answer,
                             "scores": _scores_obj(a)} for a in agents])
@@ -531,7 +538,7 @@ def write_example_set(
     settings = {"n_prompts": n_prompts, "shapes": list(shapes), "response_bytes": response_bytes,
                 "n_agents": n_agents, "coverage": coverage, "orphan_fraction": orphan_fraction,
                 "repeat_fraction": repeat_fraction, "bad_score_fraction": bad_score_fraction,
-                "groups_per_step": groups_per_step, "indent": indent}
+                "groups_per_step": groups_per_step, "indent": indent, "nan_scores": nan_scores}
     truth = GroundTruth(seed=seed, settings=settings, rows=rows, groups=groups,
                         files={"dataset": names["dataset"], **{s: names[s] for s in shapes}})
     if write_truth:
@@ -561,19 +568,28 @@ def _phase2_record(rng: random.Random, a: _Agent, uid: str, row: RowTruth, step:
 
 
 def write_big_steps_log(path: str | Path, target_bytes: int, seed: int = 0, *, response_bytes: int = 2000,
-                        n_agents: int = 5, dataset_path: str | Path | None = None) -> GroundTruth:
-    """A step-keyed log of about ``target_bytes`` (for benchmarks), plus its dataset if asked."""
-    per_group = n_agents * (response_bytes + 700) + 900
-    n = max(10, int(target_bytes / per_group / 0.83))  # coverage 0.75 * (1 + repeats) ~ 0.83 groups/prompt
+                        n_agents: int = 5, dataset_path: str | Path | None = None,
+                        nan_scores: bool = False, groups_per_step: int = 128) -> GroundTruth:
+    """A step-keyed log of at least ``target_bytes`` (for benchmarks), and its dataset.
+
+    The dataset goes to ``dataset_path`` (default: beside the log). No NaN literals by default so
+    that strict parsers (orjson) can parse the file for comparison.
+    """
     path = Path(path)
-    truth = write_example_set(path.parent, n_prompts=n, seed=seed, shapes=("steps_json",),
-                              response_bytes=response_bytes, n_agents=n_agents, write_truth=False,
-                              names={"steps_json": path.name,
-                                     "dataset": Path(dataset_path).name if dataset_path else f".{path.stem}_dataset.parquet"})
-    if dataset_path and Path(dataset_path).parent != path.parent:
-        Path(dataset_path).parent.mkdir(parents=True, exist_ok=True)
-        write_dataset(dataset_path, truth.rows)
-    return truth
+    dataset_path = Path(dataset_path) if dataset_path else path.with_name(path.stem + "_dataset.parquet")
+    if dataset_path.parent != path.parent:
+        raise ValueError("dataset_path must be in the log's directory")
+    per_prompt = 0.83 * (n_agents * (response_bytes + 600) + 900)  # coverage x repeats ~ 0.83 groups/prompt
+    n = max(10, int(target_bytes / per_prompt))
+    while True:
+        truth = write_example_set(path.parent, n_prompts=n, seed=seed, shapes=("steps_json",),
+                                  response_bytes=response_bytes, n_agents=n_agents, write_truth=False,
+                                  groups_per_step=groups_per_step, nan_scores=nan_scores,
+                                  names={"steps_json": path.name, "dataset": dataset_path.name})
+        size = path.stat().st_size
+        if size >= target_bytes:
+            return truth
+        n = int(n * target_bytes / size * 1.02) + 1
 
 
 # --- the bundled default set ------------------------------------------------------------------

@@ -63,6 +63,12 @@ class _DdaiSubmitit(BaseSubmititLauncher):
 
     # -- inside the job ---------------------------------------------------------------------
     def __call__(self, *args: Any, **kwargs: Any) -> JobReturn:
+        import warnings
+
+        from ddai.launch.sweep_config import SCHEMA_MATCH_WARNING
+
+        # the job re-composes its config: same expected schema-matching warning as at launch
+        warnings.filterwarnings("ignore", message=SCHEMA_MATCH_WARNING, category=UserWarning)
         ret = super().__call__(*args, **kwargs)
         if ret.status == JobStatus.FAILED:
             exc = ret._return_value
@@ -100,7 +106,14 @@ class _DdaiSubmitit(BaseSubmititLauncher):
         log.info(f"ddai: submitting {len(plans)} job(s) to {self._EXECUTOR}; sweep dir {sweep_dir}")
         args = [(plan.overrides, "hydra.sweep.dir", plan.num, f"job_id_for_{plan.num}", Singleton.get_state())
                 for plan in plans]
-        jobs = executor.map_array(self, *zip(*args))
+        try:
+            jobs = executor.map_array(self, *zip(*args))
+        except submitit.core.utils.FailedJobError as exc:   # sbatch refused the array: nothing runs
+            detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            print(f"ddai: error: hydra.launcher: the scheduler refused the sweep ({detail}); nothing was "
+                  f"submitted (expected resources the cluster offers: check partition, mem_gb, "
+                  f"cpus_per_task, gpus_per_node, timeout_min)", file=sys.stderr)
+            sys.exit(2)
         records = [self._record(plan, job, "SUBMITTED") for plan, job in zip(plans, jobs)]
         self._write_records(sweep_dir, records)
         for rec in records:
@@ -110,6 +123,7 @@ class _DdaiSubmitit(BaseSubmititLauncher):
         returns: list[JobReturn] = []
         for plan, job, rec in zip(plans, jobs, records):
             returns.append(self._collect(plan, job, rec))
+        self._settle_states(jobs, records)
         self._write_records(sweep_dir, records)
 
         failed = [r for r in records if r["status"] != "COMPLETED"]
@@ -141,6 +155,18 @@ class _DdaiSubmitit(BaseSubmititLauncher):
                 if done == total:
                     return
                 time.sleep(1.0)
+
+    @staticmethod
+    def _settle_states(jobs: list[Any], records: list[dict[str, Any]], timeout_s: float = 60.0) -> None:
+        """A job's result file appears just before the job ends: wait (briefly) for the final state."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            pending = [(j, r) for j, r in zip(jobs, records) if r["state"] in _NOT_FINAL]
+            if not pending or time.monotonic() > deadline:
+                return
+            time.sleep(1.0)
+            for job, rec in pending:
+                rec["state"] = _state(job, default=rec["state"])
 
     def _collect(self, plan: JobPlan, job: Any, rec: dict[str, Any]) -> JobReturn:
         try:
@@ -174,15 +200,32 @@ class _DdaiSubmitit(BaseSubmititLauncher):
 
     @staticmethod
     def _write_records(sweep_dir: Path, records: list[dict[str, Any]]) -> None:
-        atomic_write_text(jobs_file(sweep_dir), json.dumps({"jobs": records}, indent=2) + "\n")
+        """Record (or update) this batch's jobs; earlier batches of the same sweep are kept."""
+        path = jobs_file(sweep_dir)
+        mine = {r["num"] for r in records}
+        try:
+            earlier = [r for r in json.loads(path.read_text())["jobs"] if r["num"] not in mine]
+        except (OSError, ValueError, KeyError, TypeError):
+            earlier = []
+        jobs = sorted(earlier + records, key=lambda r: r["num"])
+        atomic_write_text(path, json.dumps({"jobs": jobs}, indent=2) + "\n")
 
 
 def _state(job: Any, default: str) -> str:
+    """The scheduler's word on a job (Slurm: via sacct, forced; local: the process state)."""
     try:
-        state = str(job.get_info(mode="force").get("State") or "")
+        if job.__class__.__name__ == "SlurmJob":
+            state = str(job.watcher.get_state(job.job_id, mode="force") or "")
+        else:  # a local process only knows RUNNING / FINISHED / INTERRUPTED: keep the outcome
+            state = str(job.state or "")
+            state = state if state in ("RUNNING", "INTERRUPTED") else default
     except Exception:  # the scheduler could not be asked; the outcome still stands
         state = ""
     return state.split()[0] if state and state != "UNKNOWN" else default
+
+
+# States in which a job that already left its result may linger for a moment.
+_NOT_FINAL = {"READY", "PENDING", "RUNNING", "UNKNOWN", "REQUEUED", "COMPLETING", "PREEMPTED", "CONFIGURING"}
 
 
 def _short_error(exc: BaseException) -> str:

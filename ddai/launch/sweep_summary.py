@@ -25,6 +25,7 @@ import io
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +89,17 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def collect_runs(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every job of the sweep: its own record joined with the launcher's, ordered by number."""
+def collect_runs(sweep_dir: Path, token: str | None = None) -> list[dict[str, Any]]:
+    """Every job of the sweep: its own record joined with the launcher's, ordered by number.
+
+    With ``token``, job records of other sweeps (same directory, earlier run) are ignored.
+    """
     runs: dict[int, dict[str, Any]] = {}
     for path in sorted(sweep_dir.rglob(RUN_FILE)):
         if ".submitit" in path.parts:
             continue
         rec = _read_json(path)
-        if isinstance(rec, dict) and "num" in rec:
+        if isinstance(rec, dict) and "num" in rec and (token is None or rec.get("sweep_token") == token):
             runs[int(rec["num"])] = rec
     launched = _read_json(sweep_dir / JOBS_FILE)
     for job in (launched or {}).get("jobs", []):
@@ -166,11 +170,11 @@ def manifest_metrics(manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_summary(sweep_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
+def build_summary(sweep_dir: Path, settings: dict[str, Any], token: str | None = None) -> dict[str, Any]:
     runs = []
-    for rec in collect_runs(sweep_dir):
+    for rec in collect_runs(sweep_dir, token):
         run = {k: rec.get(k) for k in ("num", "overrides", "status", "job_id", "state", "error", "out_dir")}
-        run["log"] = rec.get("log") or rec.get("stderr")
+        run["log"] = rec.get("stderr") or rec.get("log")   # the scheduler's log when there is one
         if rec.get("status") == "COMPLETED" and rec.get("out_dir"):
             manifest_path = Path(rec["out_dir"]) / "manifest.json"
             manifest = _read_json(manifest_path)
@@ -313,8 +317,9 @@ def settings_from(config: DictConfig) -> dict[str, Any]:
     return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
 
 
-def write_summary(sweep_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    summary = build_summary(sweep_dir, {k: v for k, v in settings.items() if k not in ("wandb", "summary_name")})
+def write_summary(sweep_dir: Path, settings: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    summary = build_summary(sweep_dir, {k: v for k, v in settings.items() if k not in ("wandb", "summary_name")},
+                            token=token)
     name = settings.get("summary_name") or "sweep_summary"
     columns, rows = table_rows(summary)
     atomic_write_text(sweep_dir / f"{name}.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
@@ -323,7 +328,20 @@ def write_summary(sweep_dir: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 class SweepSummary(Callback):
-    """Hydra callback: per-job records inside jobs, one summary at the end of the multirun."""
+    """Hydra callback: per-job records inside jobs, one summary at the end of the multirun.
+
+    A token drawn at the start of the multirun travels with the callback into every job
+    (Hydra pickles it along with the launcher), so records left in a reused sweep directory
+    by an earlier sweep are not mistaken for this one's.
+    """
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.token = uuid.uuid4().hex
+        stale = Path(str(config.hydra.sweep.dir)) / JOBS_FILE
+        stale.unlink(missing_ok=True)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         try:
@@ -332,12 +350,13 @@ class SweepSummary(Callback):
         except ValueError:
             return
         rec = run_record(config, job_return)
+        rec["sweep_token"] = self.token
         atomic_write_text(Path(rec["output_dir"]) / RUN_FILE, json.dumps(rec, indent=2) + "\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
         settings = settings_from(config)
-        summary = write_summary(sweep_dir, settings)
+        summary = write_summary(sweep_dir, settings, token=self.token)
         print_table(summary)
         name = settings.get("summary_name") or "sweep_summary"
         print(f"ddai: sweep summary: {sweep_dir / (name + '.json')} and .csv", file=sys.stderr)

@@ -88,6 +88,10 @@ def begin(run_dir: Path, job_id: str, restart_count: int, script: str, time_limi
             cs.log(run_dir, f"job {job_id}: job {other} of this run is still live - exiting at once")
             return EXIT_STOP_OK
         jobs = st["jobs"]
+        if st.get("status") == "failed":  # FAILED was removed: the user retries with fresh budgets
+            st["no_progress"] = -1 if jobs else 0  # the failed job itself is not counted again
+            st["restart_base"] = len(jobs)
+            cs.log(run_dir, f"job {job_id}: FAILED marker removed - budgets reset")
         requeued = bool(jobs) and str(jobs[-1]["job_id"]) == str(job_id)
         if jobs:
             prev = jobs[-1]
@@ -99,7 +103,7 @@ def begin(run_dir: Path, job_id: str, restart_count: int, script: str, time_limi
                 st["no_progress"] = 0
             else:
                 st["no_progress"] = int(st.get("no_progress", 0)) + 1
-        st["restarts"] = len(jobs)
+        st["restarts"] = len(jobs) - int(st.get("restart_base", 0))
         if st["no_progress"] >= int(plan["max_no_progress"]):
             rc = jobs[-1].get("rc") if jobs else None
             return _fail(run_dir, st, job_id,
@@ -206,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if cmd == "env":
             # Names of required secrets that are missing (names only, never values).
-            from ddai.phase2.validate import missing_env
+            from ddai.phase2.validate import describe, missing_env
 
             missing = missing_env(list(read_plan(run_dir / PLAN_NAME)["required_env"]))
-            print(" ".join(missing))
+            print(describe(missing))
             return 1 if missing else 0
     except DdaiError as exc:
         print(f"ddai: error: {exc}", file=sys.stderr)

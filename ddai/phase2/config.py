@@ -36,10 +36,14 @@ class AgentSettings:
 
     loop: str = "ddai_search_agent"
     loops_yaml: str = "ddai.agent:agent_loops.yaml"
-    tool_config: Optional[str] = "ddai.agent:tool_config.yaml"
+    # ddai's agent speaks its own tag protocol: no verl tool registry (null).
+    tool_config: Optional[str] = None
     max_turns: int = 7
     max_tool_response_length: int = 4096
     num_workers: int = 8
+    # ddai.agent.config.AgentConfig keys (search_url, image_root, generator.*, ...) ->
+    # actor_rollout_ref.rollout.custom.ddai_agent.*
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,7 +138,8 @@ class Phase2Config:
     max_actor_ckpt_to_keep: Optional[int] = None
 
     # Secrets the run needs, by environment variable name only (never their values).
-    required_env: list[str] = field(default_factory=lambda: ["GEMINI_API_KEY", "OPENAI_API_KEY"])
+    # "A|B" means either name will do (the judge accepts GEMINI_API_KEY or GOOGLE_API_KEY).
+    required_env: list[str] = field(default_factory=lambda: ["GEMINI_API_KEY|GOOGLE_API_KEY", "OPENAI_API_KEY"])
 
     # Raw verl overrides appended last (validated like everything else).
     extra_overrides: list[str] = field(default_factory=list)

@@ -12,7 +12,7 @@ command-line overrides the real run gets and keeps verl 0.9's checkpoint contrac
 * saves when ``step % trainer.save_freq == 0`` and at the last step; ``resume_mode=auto``
   resumes from the tracker file and restores the loader state.
 
-Unlike verl 0.9's V1 trainer it also checkpoints when told to stop (SIGTERM/SIGUSR1): it
+Unlike verl 0.9's V1 trainer it also checkpoints when told to stop (SIGTERM/SIGUSR1/SIGUSR2): it
 finishes the current step, saves, and exits 0. Every finished step is appended to
 ``<run_dir>/fake_steps.jsonl`` (step, row ids, job id, times) so tests can prove that each
 step ran exactly once and in curriculum order.
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGUSR1, _on_signal)
+    signal.signal(signal.SIGUSR2, _on_signal)  # submitit signals every process of its step
 
     import pyarrow.parquet as pq
     import torch

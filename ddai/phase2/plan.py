@@ -31,9 +31,7 @@ def build_plan(p: Any, *, compose: bool = True, semantic: bool = True) -> render
     run_dir = render.abspath(p.run_dir)
     ckpt = render.abspath(p.checkpoint_dir) if p.checkpoint_dir else str(Path(run_dir) / "checkpoints")
     if p.defer_data_check:
-        train_file, _ = (render.abspath(p.train_file), "parquet") if p.train_file else ("", "deferred")
-        if not train_file:
-            train_file = _deferred_train_file(p)
+        train_file = render.abspath(p.train_file) if p.train_file else DEFERRED
         rows = steps = 0
     else:
         data = load_train_data(p.manifest, p.train_file)
@@ -62,12 +60,8 @@ def build_plan(p: Any, *, compose: bool = True, semantic: bool = True) -> render
     if p.defer_data_check:
         plan.notes.append(f"data check deferred: manifest {p.manifest} is read when the first job starts")
         plan.notes.append("deferred_manifest=" + str(render.abspath(p.manifest) if p.manifest else ""))
+        plan.notes.append(f"allow_remainder={bool(p.allow_remainder)}")
     return plan
-
-
-def _deferred_train_file(p: Any) -> str:
-    """The manifest does not exist yet; verl gets the path once the first job resolves it."""
-    return DEFERRED
 
 
 def finalize_deferred(plan_path: Path) -> dict[str, Any]:
@@ -87,6 +81,9 @@ def finalize_deferred(plan_path: Path) -> dict[str, Any]:
     if steps == 0 or (claimed is not None and claimed != steps):
         raise ConfigError(f"training bucket has {rows} rows for batch {tbs}", where=manifest,
                           expected="at least one full batch, matching the manifest's steps_per_epoch")
+    if rest and "allow_remainder=True" not in plan.get("notes", []):
+        raise ConfigError(f"the training bucket has {rows} rows: verl drops the last {rest} (drop_last)",
+                          where=manifest, expected=f"a multiple of {tbs} rows (curriculum.remainder=trim|pad)")
     epochs = _epochs_from(plan)
     subst = lambda s: s.replace(DEFERRED, train_file)  # noqa: E731
     plan["overrides"] = [subst(o) for o in plan["overrides"]]

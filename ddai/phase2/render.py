@@ -181,10 +181,20 @@ def verl_overrides(p: Any, *, train_file: str, val_file: str, checkpoint_dir: st
         pairs.append(("trainer.max_actor_ckpt_to_keep", p.max_actor_ckpt_to_keep))
     out = [f"{k}={fmt_value(v)}" for k, v in pairs]
     # reward_kwargs exists only in verl's dataclass, not its YAML: Hydra needs '+' to add it.
-    for key, value in flatten("reward.custom_reward_function.reward_kwargs", dict(rw.kwargs or {})):
+    for key, value in flatten("reward.custom_reward_function.reward_kwargs", _plain(rw.kwargs)):
+        out.append(f"+{key}={fmt_value(value)}")
+    for key, value in flatten("actor_rollout_ref.rollout.custom.ddai_agent", _plain(ag.settings)):
         out.append(f"+{key}={fmt_value(value)}")
     out.extend(str(o) for o in p.extra_overrides)
     return out
+
+
+def _plain(value: Any) -> dict[str, Any]:
+    from omegaconf import DictConfig, OmegaConf
+
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)  # type: ignore[return-value]
+    return dict(value or {})
 
 
 def required_env(p: Any) -> list[str]:

@@ -76,6 +76,9 @@ def submit_chain(plan: Plan, dependency: str | None = None) -> dict[str, Any]:
     run_dir = Path(plan.run_dir)
     if cs.marker(run_dir, cs.DONE_NAME) is not None:
         return {"submitted": False, "run_dir": plan.run_dir, "reason": "run already finished (DONE marker)"}
+    if cs.marker(run_dir, cs.FAILED_NAME) is not None:  # resubmitting = retry after a fix
+        (run_dir / cs.FAILED_NAME).unlink()
+        cs.log(run_dir, "resubmitted after FAILED: budgets start afresh")
     argv = sbatch_argv(plan, dependency)
     res = subprocess.run(argv, capture_output=True, text=True, cwd=plan.run_dir)
     if res.returncode != 0:

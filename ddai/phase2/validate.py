@@ -42,6 +42,7 @@ PLUS_ALLOWED = (
     "reward.timeout",
     "ray_kwargs.ray_init.runtime_env.",
     "actor_rollout_ref.rollout.agent.agent_loop_manager_class",
+    "actor_rollout_ref.rollout.custom.",
     "actor_rollout_ref.rollout.engine_kwargs.",
     "actor_rollout_ref.model.override_config.",
 )
@@ -152,6 +153,14 @@ def check_reward_kwargs(p: Any) -> None:
     if isinstance(kwargs, DictConfig):
         kwargs = OmegaConf.to_container(kwargs, resolve=True)
     RewardConfig.from_kwargs(dict(kwargs or {}), where="phase2.reward.kwargs")
+    try:
+        from ddai.agent.config import AgentConfig
+    except ImportError:
+        return
+    settings = p.agent.settings
+    if isinstance(settings, DictConfig):
+        settings = OmegaConf.to_container(settings, resolve=True)
+    AgentConfig.from_kwargs(dict(settings or {}), where="phase2.agent.settings")
 
 
 def check_data(p: Any, rows: int, *, allow_remainder: bool, manifest_steps: int | None) -> int:
@@ -174,20 +183,28 @@ def check_data(p: Any, rows: int, *, allow_remainder: bool, manifest_steps: int 
 
 
 def missing_env(names: list[str]) -> list[str]:
-    """Names of required variables that are unset or empty (values are never looked at twice)."""
-    return [n for n in names if not os.environ.get(n)]
+    """Required variables that are unset or empty; ``"A|B"`` is satisfied by either name.
+
+    Only presence is checked; values are never printed or logged.
+    """
+    return [n for n in names if not any(os.environ.get(alt) for alt in n.split("|"))]
+
+
+def describe(names: list[str]) -> str:
+    """``["A|B", "C"]`` -> ``"A (or B), C"``."""
+    return ", ".join(n.split("|")[0] + (f" (or {' or '.join(n.split('|')[1:])})" if "|" in n else "") for n in names)
 
 
 def check_env(names: list[str]) -> None:
     missing = missing_env(names)
     if missing:
-        raise ConfigError(f"missing API key(s) in the environment: {', '.join(missing)}",
+        raise ConfigError(f"missing API key(s) in the environment: {describe(missing)}",
                           where="environment", expected="export them before submitting (values are never printed)")
 
 
 def check_no_secret_in(overrides: list[str], names: list[str]) -> None:
     """A key pasted into a config would end up in logs and the W&B config: refuse it."""
-    for name in names:
+    for name in (alt for n in names for alt in n.split("|")):
         value = os.environ.get(name)
         if value and len(value) >= 8 and any(value in o for o in overrides):
             raise ConfigError(f"the value of {name} appears in the verl overrides", where="phase2",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ddai.errors import ConfigError, DdaiError, InputError
 from ddai.report.discover import Found, discover
@@ -93,13 +94,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if fd.kind == "log":
             rep.logs.append(_read_log(fd, opts, console if show_progress else None))
     _derive(rep, a)
+    known = {k for lr in rep.logs for k in lr.part.keys}
+    for pid in opts.prompts:
+        if pid not in known:
+            console.print(f"warning: --prompt {pid} is not a prompt of any log (no learning curve drawn)",
+                          highlight=False, soft_wrap=True)
 
-    if a.json:
-        from ddai.report.render_json import dumps
-
-        sys.stdout.write(dumps(rep))
-        sys.stdout.flush()
-    else:
+    if not a.json:
         from ddai.report.render_terminal import render
 
         render(rep, console)
@@ -123,6 +124,11 @@ def run(argv: Sequence[str] | None = None) -> int:
 
         where = log_to_wandb(rep, figures, project=a.wandb_project, name=a.wandb_name)
         console.print(f"logged to W&B: {where}", highlight=False, soft_wrap=True)
+    if a.json:  # last, so a failure above never leaves a document on stdout with a failing status
+        from ddai.report.render_json import dumps
+
+        sys.stdout.write(dumps(rep))
+        sys.stdout.flush()
     return 0
 
 
@@ -147,51 +153,47 @@ def _read_log(fd: Found, opts: Options, console: Any) -> Any:
     from ddai.report.summarize import summarize
 
     size = os.path.getsize(fd.path)
+    if fd.fmt not in ("jsonl", "events"):
+        part = _read_other(fd, opts, progress=console is not None)
+        return summarize(fd.path, fd.fmt or "jsonl", size, part)
     progress = None
+    on_bytes = None
     if console is not None:
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn, TransferSpeedColumn)
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
 
         progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                             TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True)
+        progress.start()
+        task = progress.add_task(f"reading {Path(fd.path).name}", total=size)
+        on_bytes = lambda n: progress.advance(task, n)
     try:
-        if progress:
-            progress.start()
-            task = progress.add_task(f"reading {Path(fd.path).name}", total=size)
-            on_bytes = lambda n: progress.advance(task, n)  # noqa: E731
-        else:
-            on_bytes = None
-        if fd.fmt in ("jsonl", "events"):
-            part = scan_jsonl(fd.path, opts.thresholds, strict=opts.strict, on_bytes=on_bytes)
-        else:
-            part = _read_other(fd, opts, on_bytes)
+        part = scan_jsonl(fd.path, opts.thresholds, strict=opts.strict, on_bytes=on_bytes)
     finally:
         if progress:
             progress.stop()
-    return summarize(fd.path, fd.fmt or "jsonl", size, part)
+    return summarize(fd.path, fd.fmt, size, part)
 
 
-def _read_other(fd: Found, opts: Options, on_bytes: Any) -> Partial:
-    """Step-keyed JSON documents and parquet logs, through the curriculum's reader."""
-    try:
-        from ddai.curriculum import read as cread
-    except ImportError as exc:
-        raise InputError(f"reading {fd.fmt} logs needs ddai.curriculum.read ({exc})", where=fd.path) from None
-    stats = cread.ReadStats() if hasattr(cread, "ReadStats") else None
-    kwargs: dict[str, Any] = {"fmt": fd.fmt, "strict": opts.strict}
-    if stats is not None:
-        kwargs["stats"] = stats
-    part = scan_rollouts(cread.iter_rollouts([fd.path], **kwargs), opts.thresholds)
-    if stats is not None:
-        for ours, theirs in (("malformed", "malformed"), ("truncated", "truncated"), ("skipped", "skipped")):
-            v = getattr(stats, theirs, None)
-            if isinstance(v, int):
-                setattr(part, ours, v)
-        lines = getattr(stats, "records", None) or getattr(stats, "lines", None)
-        if isinstance(lines, int):
-            part.lines = lines
-    if on_bytes:
-        on_bytes(os.path.getsize(fd.path))
+def _read_other(fd: Found, opts: Options, *, progress: bool) -> Partial:
+    """Step-keyed JSON documents and parquet logs, through the curriculum's reader (its own bar)."""
+    from ddai.curriculum.read import ReadStats, iter_rollouts
+    from ddai.report.logstats import MAX_EXAMPLES, Malformed
+
+    stats = ReadStats()
+    part = scan_rollouts(iter_rollouts([fd.path], fmt=fd.fmt, strict=opts.strict, progress=progress,
+                                       stats=stats), opts.thresholds)
+    part.malformed = stats.malformed
+    part.lines = stats.records + stats.malformed
+    part.examples = [Malformed(str(ex.get("reason")), line=ex.get("line"))
+                     for ex in stats.malformed_examples[:MAX_EXAMPLES]]
     return part
 
 
@@ -242,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _fail("interrupted")
         code = 130
-    except Exception as exc:  # noqa: BLE001 - a bug; still one line unless debugging
+    except Exception as exc:
         if os.environ.get("DDAI_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (set DDAI_DEBUG=1 for a traceback)")

@@ -94,6 +94,8 @@ def _discover_parquet(p: Path) -> Found:
 def _discover_json(p: Path) -> Found:
     size = p.stat().st_size
     if size == 0:
+        if p.suffix in (".jsonl", ".json", ".log"):
+            return Found("log", str(p), fmt="jsonl")  # a log just started: zero rollouts, not an error
         raise InputError("file is empty", where=str(p), expected="a judge log or a manifest")
     with open(p, "rb") as fh:
         head = fh.read(PEEK)
@@ -123,6 +125,11 @@ def _discover_json(p: Path) -> Found:
             return Found("curriculum", str(p.parent), manifest=str(p))
         if p.name == "sweep_summary.json":
             return Found("sweep", str(p.parent))
+        if doc is not None and not (isinstance(doc, dict) and _classify_object(doc) == "steps_json"):
+            keys = ", ".join(list(doc)[:5]) if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
+            raise InputError(f"a JSON document that is neither a judge log nor a curriculum manifest ({keys})",
+                             where=str(p), expected='a step-keyed log {"step_1": ...}, JSON Lines, or a manifest.json '
+                                                    'with "buckets"')
     return Found("log", str(p), fmt="steps_json")
 
 

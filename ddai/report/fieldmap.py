@@ -8,8 +8,6 @@ there reaches the report too; the literal fallback keeps the report usable on it
 
 from __future__ import annotations
 
-from typing import Any
-
 _FALLBACK: dict[str, tuple[str, ...]] = {
     "judge": ("judge_score", "judge", "model_eval_score"),
     "ndcg": ("ndcg", "ndcg_value"),

@@ -23,7 +23,7 @@ def _group_figures(g: pd.DataFrame) -> dict[str, Any]:
         return _r((g[s + "_mean"].fillna(0) * g[n]).sum() / tot) if tot else None
 
     out = {
-        "prompts": int(len(g)),
+        "prompts": len(g),
         "rollouts": int(g["n"].sum()),
         "phase1_mean": _r(g["phase1"].mean()) if g["phase1"].notna().any() else None,
         "judge_mean": wmean("judge", "judge_n"),

@@ -18,12 +18,14 @@ reader's ``iter_rollouts`` and feed the same partial via :meth:`Partial.add_roll
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
 from array import array
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -98,7 +100,9 @@ class Partial:
         self.tokens = {k: [0.0, 0] for k in ("input", "output", "thinking", "total")}
         self.cost = [0.0, 0]
         self.subscores: dict[str, list[float]] = {}
-        self.labels: dict[str, dict[str, int]] = {"judge_model": {}, "prompt_version": {}}
+        # small categorical counts (≤ 50 values each): judge model, prompt version, error kind
+        self.labels: dict[str, dict[str, int]] = {"judge_model": {}, "prompt_version": {}, "error_kind": {}}
+        self.generator_cost = [0.0, 0]   # ddai's Phase 2 log: the frozen generator's cost per rollout
         self._new_buffers()
 
     # -- buffers -----------------------------------------------------------------------
@@ -129,10 +133,10 @@ class Partial:
         j = _first(get, ALIASES["judge"])
         nd = _first(get, ALIASES["ndcg"])
         f = _first(get, ALIASES["final"])
-        if j is None and nd is None and f is None:
-            if "event_type" in d or not any(k in d for k in ALIASES["prompt"]):
-                self.skipped += 1
-                return False
+        if j is None and nd is None and f is None and (
+                "event_type" in d or not any(k in d for k in ALIASES["prompt"])):
+            self.skipped += 1
+            return False
         key = _first(get, ALIASES["prompt"])
         if key is None:
             key = "<no id>"
@@ -157,17 +161,27 @@ class Partial:
         for lab in ("judge_model", "prompt_version"):
             v = get(lab)
             if v is not None:
-                c = self.labels[lab]
-                v = str(v)
-                if v in c or len(c) < 50:
-                    c[v] = c.get(v, 0) + 1
+                self._label(lab, str(v))
+        if err:
+            self._label("error_kind", error_kind(str(err)))
+        g = get("generator_cost_usd")
+        if type(g) is float or type(g) is int:
+            self.generator_cost[0] += g
+            self.generator_cost[1] += 1
         return True
+
+    def _label(self, lab: str, v: str, n: int = 1) -> None:
+        c = self.labels[lab]
+        if v in c or len(c) < 50:
+            c[v] = c.get(v, 0) + n
 
     def add_rollout(self, r: Any) -> None:
         """Add one ``ddai.curriculum.records.Rollout`` (from the non-JSONL readers)."""
         s = r.scores or {}
         self._append(r.dataset_id or r.group, r.step, s.get("judge"), s.get("ndcg"), s.get("final"),
                      r.latency_s, r.error, None, r.cache_hit, r.tokens, r.cost_usd)
+        if r.error:
+            self._label("error_kind", error_kind(str(r.error)))
 
     def _append(self, key, step, j, nd, f, lat, err, jfail, hit, tok, cost) -> None:
         self.rollouts += 1
@@ -199,7 +213,7 @@ class Partial:
     def _num(self, metric: str, v: Any) -> float:
         t = type(v)
         if t is float:
-            if v != v:  # a NaN written into the log: non-finite, not missing
+            if math.isnan(v):  # a NaN written into the log: non-finite, not missing
                 self.nan_read[metric] += 1
             return v
         if t is int:
@@ -305,7 +319,7 @@ class Partial:
         self.group_chunks.append(curve)
 
     # -- merging -----------------------------------------------------------------------
-    def merge(self, o: "Partial") -> None:
+    def merge(self, o: Partial) -> None:
         """Fold the partial of a later chunk into this one."""
         self.flush()
         o.flush()
@@ -347,6 +361,8 @@ class Partial:
         for k in self.tokens:
             self.tokens[k] = [self.tokens[k][0] + o.tokens[k][0], self.tokens[k][1] + o.tokens[k][1]]
         self.cost = [self.cost[0] + o.cost[0], self.cost[1] + o.cost[1]]
+        self.generator_cost = [self.generator_cost[0] + o.generator_cost[0],
+                               self.generator_cost[1] + o.generator_cost[1]]
         for name, (sm, n) in o.subscores.items():
             acc = self.subscores.setdefault(name, [0.0, 0])
             acc[0] += sm
@@ -389,7 +405,7 @@ def _as_step(v: Any) -> int:
     if type(v) is float and v.is_integer():
         return int(v)
     if type(v) is str:
-        digits = v[5:] if v.startswith("step_") else v
+        digits = v.removeprefix("step_")
         if digits.isdigit():
             return int(digits)
     return -1
@@ -462,7 +478,7 @@ def chunk_ranges(path: str, size: int, chunk: int = CHUNK_BYTES) -> list[tuple[i
             bounds.append(nxt)
             pos = nxt + chunk
     bounds.append(size)
-    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _arrow_schema():
@@ -479,6 +495,7 @@ def _arrow_schema():
     fields.update({
         "event_type": pa.string(), "latency_s": pa.float64(), "error": pa.string(),
         "judge_failed": pa.bool_(), "cache_hit": pa.bool_(), "cost_usd": pa.float64(),
+        "generator_cost_usd": pa.float64(),
         "tokens": pa.struct([(k, pa.float64()) for k in ("input", "output", "thinking", "total")]),
         "judge_subscores": pa.struct([(k, pa.float64()) for k in SUBSCORES]),
         "judge_model": pa.string(), "prompt_version": pa.string(),
@@ -506,7 +523,10 @@ def scan_arrow(data: bytes, th: Thresholds) -> Partial:
 
     if _SCHEMA is None:
         _SCHEMA = _arrow_schema()
-    table = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=4 << 20),
+    if data.startswith(b"null") or b"\nnull" in data:
+        # pyarrow reads a bare `null` line as an empty record; the line reader calls it malformed
+        raise pa.ArrowInvalid("a line holds JSON null")
+    table = pj.read_json(io.BytesIO(data), read_options=pj.ReadOptions(block_size=8 << 20),
                          parse_options=pj.ParseOptions(explicit_schema=_SCHEMA,
                                                        unexpected_field_behavior="ignore"))
     part = Partial(th)
@@ -563,17 +583,33 @@ def scan_arrow(data: bytes, th: Thresholds) -> Partial:
     for lab in ("judge_model", "prompt_version"):
         counts = pc.value_counts(table.column(lab).drop_null()).to_pylist()
         for item in counts[:50]:
-            part.labels[lab][str(item["values"])] = int(item["counts"])
+            part._label(lab, str(item["values"]), int(item["counts"]))
+    errs = err.drop_null()
+    if len(errs):
+        for item in pc.value_counts(errs).to_pylist():
+            if item["values"]:
+                part._label("error_kind", error_kind(item["values"]), int(item["counts"]))
+    g = num(table.column("generator_cost_usd"))
+    ok = np.isfinite(g)
+    part.generator_cost = [float(g[ok].sum()), int(ok.sum())]
     return part
 
 
-def _scan_range(path: str, start: int, end: int, size: int, th: Thresholds) -> Partial:
+def error_kind(err: str) -> str:
+    """The part of an error message before its first colon ("judge: 503 ..." -> "judge")."""
+    return err.split(":", 1)[0].strip()[:60] or "error"
+
+
+def _read_chunk(path: str, start: int, end: int) -> bytes:
     with open(path, "rb") as fh:
         fh.seek(start)
-        data = fh.read(end - start)
-    try:
-        import pyarrow as pa
+        return fh.read(end - start)
 
+
+def _scan_chunk(data: bytes, start: int, end: int, size: int, th: Thresholds) -> Partial:
+    import pyarrow as pa
+
+    try:
         return scan_arrow(data, th)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         return scan_bytes(data, th, base_offset=start, at_eof=end >= size and not data.endswith(b"\n"))
@@ -583,27 +619,35 @@ def scan_jsonl(path: str, th: Thresholds, *, strict: bool = False,
                on_bytes: Callable[[int], None] | None = None) -> Partial:
     """Aggregate a JSON Lines judge log (plain rollouts or a unified event log).
 
-    Chunks are read one after another (pyarrow's reader already uses every core inside a
-    chunk), so memory holds one chunk and the running aggregate, whatever the file size.
+    Chunks are parsed one after another (pyarrow's reader already uses every core inside a
+    chunk) while the next one is read by a helper thread, so memory holds two chunks and the
+    running aggregate, whatever the file size.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     size = os.path.getsize(path)
     ranges = chunk_ranges(path, size)
     total = Partial(th)
     lines_before = 0
-    for a, b in ranges:
-        part = _scan_range(path, a, b, size, th)
-        if part.examples:
-            _number_lines(path, part, a, lines_before)
-        if strict and part.examples:
-            ex = part.examples[0]
-            from ddai.errors import InputError
+    with ThreadPoolExecutor(max_workers=1) as io_pool:
+        nxt = io_pool.submit(_read_chunk, path, *ranges[0]) if ranges else None
+        for k, (a, b) in enumerate(ranges):
+            data = nxt.result()
+            nxt = io_pool.submit(_read_chunk, path, *ranges[k + 1]) if k + 1 < len(ranges) else None
+            part = _scan_chunk(data, a, b, size, th)
+            del data
+            if part.examples:
+                _number_lines(path, part, a, lines_before)
+            if strict and part.examples:
+                ex = part.examples[0]
+                from ddai.errors import InputError
 
-            raise InputError(ex.reason, where=f"{path}:{ex.line}",
-                             expected="one JSON object per line (--strict makes this fatal)")
-        lines_before += part.lines
-        total.merge(part)
-        if on_bytes:
-            on_bytes(b - a)
+                raise InputError(ex.reason, where=f"{path}:{ex.line}",
+                                 expected="one JSON object per line (--strict makes this fatal)")
+            lines_before += part.lines
+            total.merge(part)
+            if on_bytes:
+                on_bytes(b - a)
     return total
 
 

@@ -121,12 +121,22 @@ class Sweep:
     dir: Path
     jobs: list[tuple[str, Curriculum]] = field(default_factory=list)
     table: Any = None  # sweep_summary.json content, as written by the launcher
+    runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> its sweep_summary run
 
     def summary(self) -> dict[str, Any]:
         buckets = sorted({b for _, c in self.jobs for b in c.buckets})
+        jobs = []
+        for name, c in self.jobs:
+            run = self.runs.get(name, {})
+            price = (run.get("phase2") or {}).get("est_price_total")
+            jobs.append({"job": name, "overrides": run.get("overrides"), "status": run.get("status"),
+                         "est_price_total": price, **c.summary()})
+        failed = [{"job": n, "status": r.get("status"), "error": r.get("error"), "log": r.get("log")}
+                  for n, r in self.runs.items() if r.get("status") not in (None, "COMPLETED")]
         return {
             "path": str(self.dir),
-            "jobs": [{"job": name, **c.summary()} for name, c in self.jobs],
+            "jobs": jobs,
+            "failed_jobs": failed,
             "bucket_names": buckets,
             "sweep_summary": self.table,
         }
@@ -135,14 +145,29 @@ class Sweep:
 def load_sweep(path: str) -> Sweep:
     d = Path(path)
     sw = Sweep(d)
-    for m in sweep_manifests(d):
-        sw.jobs.append((m.relative_to(d).parts[0], load_curriculum(str(m))))
     summ = d / "sweep_summary.json"
     if summ.is_file():
         try:
             sw.table = json.loads(summ.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise InputError(f"not valid JSON: {exc}", where=str(summ)) from None
+    # the launcher's summary names each run's manifest (its out_dir may be anywhere) ...
+    runs = sw.table.get("runs") if isinstance(sw.table, dict) else None
+    seen: set[Path] = set()
+    for run in runs if isinstance(runs, list) else []:
+        if not isinstance(run, dict):
+            continue
+        name = str(run.get("num", len(sw.runs)))
+        sw.runs[name] = run
+        m = run.get("manifest")
+        if m and Path(m).is_file():
+            sw.jobs.append((name, load_curriculum(str(m))))
+            seen.add(Path(m).resolve())
+    # ... and job directories hold <job>/curriculum/manifest.json by default
+    for m in sweep_manifests(d):
+        if m.resolve() not in seen:
+            sw.jobs.append((m.relative_to(d).parts[0], load_curriculum(str(m))))
+    sw.jobs.sort(key=lambda jc: (0, int(jc[0])) if jc[0].isdigit() else (1, jc[0]))
     if not sw.jobs and sw.table is None:
         raise InputError("sweep directory has no job manifests and no sweep_summary.json", where=str(d))
     return sw

@@ -51,7 +51,7 @@ def next_round_block(prompts: pd.DataFrame, fail: float, success: float) -> dict
     sets = split_sets(prompts, fail, success)
     return {
         "thresholds": {"fail_below": fail, "success_from": success},
-        "counts": {k: int(len(sets[k])) for k in SETS},
+        "counts": {k: len(sets[k]) for k in SETS},
         "unscored_prompts": int((~np.isfinite(prompts["judge_mean"])).sum()),
     }
 

@@ -31,7 +31,13 @@ class Figure:
 
 
 def _plt():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from ddai.errors import ConfigError
+
+        raise ConfigError("--plots / --html / --wandb figures need matplotlib", where="command line",
+                          expected="pip install 'ddai[report]'") from None
 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
@@ -81,6 +87,12 @@ def make_figures(rep: Report) -> list[Figure]:
             figs.append(Figure(f"sweep{i or ''}.buckets.png", f"sweep: {s['path']}",
                                bars({j["job"]: j["buckets"] for j in s["jobs"]}, f"Sweep — {Path(s['path']).name}")))
     return figs
+
+
+def _integer_x(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def write_pngs(figs: list[Figure], out_dir: Path) -> list[Path]:
@@ -159,6 +171,7 @@ def per_step(lr: LogReport) -> bytes:
         ax.plot(steps, ys, marker="." if len(steps) < 60 else None, label=f"{name} mean", color=COLORS[name])
     ax.set_ylim(0, 1)
     ax.set_xlabel("training step")
+    _integer_x(ax)
     ax.set_ylabel("mean score")
     ax2 = ax.twinx()
     ax2.plot(steps, [0 if r["error_rate"] is None else r["error_rate"] for r in rows], color="crimson",
@@ -186,6 +199,7 @@ def prompt_curves(lr: LogReport, names: list[str]) -> bytes:
         ax.plot(g["step"], g["ndcg_mean"], marker="x", ls="--", color=color, alpha=0.7, label=f"{name} ndcg")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("training step")
+    _integer_x(ax)
     ax.set_ylabel("mean over the prompt's rollouts")
     ax.legend(fontsize=7, ncol=2, loc="best")
     ax.set_title(f"{Path(lr.path).name}: per-prompt learning curves (solid judge, dashed NDCG)")

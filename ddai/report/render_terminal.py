@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -88,11 +89,17 @@ def buckets_table(title: str, s: dict[str, Any]) -> Table:
 
 def sweep_table(s: dict[str, Any]) -> Table:
     names = s["bucket_names"]
-    t = _table(f"Sweep — {s['path']}", ["job", "rule", *names, "steps/epoch"])
+    price = any(j.get("est_price_total") is not None for j in s["jobs"])
+    t = _table(f"Sweep — {s['path']}", ["job", "overrides", *names, "steps/epoch", *(["est. cost"] if price else [])])
     for j in s["jobs"]:
-        t.add_row(j["job"], f(j.get("rule")), *[f(j["buckets"].get(b)) for b in names], f(j.get("steps_per_epoch")))
+        label = " ".join(j["overrides"]) if j.get("overrides") else f(j.get("rule"))
+        t.add_row(j["job"], label, *[f(j["buckets"].get(b)) for b in names], f(j.get("steps_per_epoch")),
+                  *([f(j.get("est_price_total"), 2)] if price else []))
+    notes = [f"job {x['job']} {x['status']}: {x.get('error') or ''} {x.get('log') or ''}".strip()
+             for x in s.get("failed_jobs", [])]
     if not s["jobs"]:
-        t.caption = "no job manifests found; see sweep_summary.json"
+        notes.append("no job manifests found; see sweep_summary.json")
+    t.caption = "; ".join(notes) or None
     return t
 
 
@@ -117,7 +124,13 @@ def render_log(s: dict[str, Any], console: Console) -> None:
         tot = s["tokens"].get("total") or {}
         t.add_row("tokens (total, mean/rollout)", f"{f(tot.get('sum'), 0)} ({f(tot.get('mean'), 1)})")
     if s.get("cost_usd"):
-        t.add_row("cost (USD)", f"{f(s['cost_usd']['sum'], 2)} ({f(s['cost_usd']['mean'], 5)}/rollout)")
+        c = s["cost_usd"]
+        t.add_row("judge cost (USD)", f"{f(c['sum'], 2)} ({f(c['mean'], 5)}/rollout)")
+        if c.get("generator_sum") is not None:
+            t.add_row("generator cost (USD)", f(c["generator_sum"], 2))
+    kinds = rates.get("errors_by_kind") or {}
+    if kinds:
+        t.add_row("errors by kind", ", ".join(f"{k} {v:,}" for k, v in list(kinds.items())[:5]))
     if r["problems"]:
         t.caption = "; ".join(f"line {p['line']}: {p['reason']}" for p in r["problems"][:3])
     console.print(t)

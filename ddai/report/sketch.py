@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -23,7 +23,7 @@ EXACT_CAP = 250_000  # values kept exactly per metric before folding into bins (
 class Sketch:
     """A mergeable distribution summary of finite floats (NaNs are the caller's to count)."""
 
-    __slots__ = ("kind", "edges", "cap", "values", "counts", "n", "total", "sq", "lo", "hi")
+    __slots__ = ("cap", "counts", "edges", "hi", "kind", "lo", "n", "sq", "total", "values")
 
     def __init__(self, kind: str = "unit", cap: int = EXACT_CAP):
         self.kind = kind              # "unit": scores in [0, 1]; "log": positive, wide range
@@ -53,7 +53,7 @@ class Sketch:
         self._to_bins()
         self.counts += _bin(vals, self.edges)
 
-    def merge(self, other: "Sketch") -> None:
+    def merge(self, other: Sketch) -> None:
         """Fold ``other`` into this sketch (same kind)."""
         if other.n == 0:
             return
@@ -132,10 +132,21 @@ def _edges(kind: str) -> np.ndarray:
 
 
 def _bin(vals: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Counts per bin; bin 0 / last also take values below / above the range."""
-    idx = np.searchsorted(edges, vals, side="right") - 1
-    np.clip(idx, 0, len(edges) - 2, out=idx)
-    return np.bincount(idx, minlength=len(edges) - 1).astype(np.int64)
+    """Counts per bin; bin 0 / last also take values below / above the range.
+
+    The bins are equal in value (unit) or in log10 (log), so the index is arithmetic —
+    several times faster than a binary search over the edges.
+    """
+    nb = len(edges) - 1
+    if edges[0] == 0.0:  # unit: linear bins on [0, 1]
+        pos = vals * nb
+    else:
+        lo, hi = np.log10(edges[0]), np.log10(edges[-1])
+        with np.errstate(divide="ignore"):
+            pos = (np.log10(vals) - lo) * (nb / (hi - lo))
+    idx = np.nan_to_num(np.floor(pos), nan=0.0, posinf=nb - 1, neginf=0.0)
+    np.clip(idx, 0, nb - 1, out=idx)
+    return np.bincount(idx.astype(np.int64), minlength=nb).astype(np.int64)
 
 
 def _bin_bounds(edges: np.ndarray, i: int) -> tuple[float, float]:

@@ -57,7 +57,7 @@ def score_block(part: Partial, name: str) -> dict[str, Any]:
         "quantiles_exact": sk.exact,
     }
     for q, v in zip(QUANTILES, qs):
-        out[f"p{int(round(q * 100)):02d}"] = _r(v)
+        out[f"p{round(q * 100):02d}"] = _r(v)
     return out
 
 
@@ -158,13 +158,15 @@ def summarize(path: str, fmt: str, nbytes: int, part: Partial) -> LogReport:
             "judge_failed_rate": _r(_div(part.judge_failed, n)),
             "cache_hit_rate": _r(_div(part.cache[0], part.cache[1])),
             "cache_known": part.cache[1],
+            "errors_by_kind": dict(sorted(part.labels["error_kind"].items(), key=lambda kv: (-kv[1], kv[0]))),
         },
         "latency_s": {"n": lat.n, "mean": _r(lat.mean()), "p50": _r(lq[0]), "p95": _r(lq[1]),
                       "p99": _r(lq[2]), "max": _r(lat.hi) if lat.n else None, "quantiles_exact": lat.exact},
         "tokens": tokens or None,
-        "cost_usd": ({"sum": _r(part.cost[0]), "mean": _r(_div(*part.cost), 9), "n": part.cost[1]}
-                     if part.cost[1] else None),
-        "labels": {k: dict(sorted(v.items())) for k, v in part.labels.items() if v},
+        "cost_usd": ({"sum": _r(part.cost[0]), "mean": _r(_div(*part.cost), 9), "n": part.cost[1],
+                      "generator_sum": _r(part.generator_cost[0]) if part.generator_cost[1] else None}
+                     if part.cost[1] or part.generator_cost[1] else None),
+        "labels": {k: dict(sorted(v.items())) for k, v in part.labels.items() if v and k != "error_kind"},
         "per_step": per_step,
     }
     return LogReport(path=path, fmt=fmt, nbytes=nbytes, part=part, summary=summary,

@@ -3,6 +3,10 @@
 SQLite in WAL mode, so many reward-worker processes on one node (and threads in each) can
 read and write the same file safely. Only successful judgments are stored; a failure is
 never cached, so it is retried by the next job instead of being replayed as a score.
+
+Claims (leases) stop two processes from paying for the same judgment at the same moment
+(identical rollouts of one GRPO group often land on different reward workers): the first
+process claims the key, the others wait for its result; a claim whose holder died expires.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 
 def response_hash(text: str) -> str:
@@ -40,8 +44,10 @@ class JudgeCache:
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS judgments (key TEXT PRIMARY KEY, value TEXT NOT NULL, created REAL NOT NULL)"
         )
+        self._conn.execute("CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)")
+        self.owner = f"{os.getpid()}-{id(self)}"
 
-    def get(self, key: str) -> Optional[dict[str, Any]]:
+    def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
             row = self._conn.execute("SELECT value FROM judgments WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
@@ -53,6 +59,29 @@ class JudgeCache:
             self._conn.execute(
                 "INSERT OR IGNORE INTO judgments (key, value, created) VALUES (?, ?, ?)", (key, data, time.time())
             )
+
+    def claim(self, key: str, lease_s: float) -> bool:
+        """Take the right to pay for ``key`` for ``lease_s`` seconds; False if another live holder has it."""
+        now = time.time()
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._conn.execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[0] != self.owner and row[1] > now:
+                    self._conn.execute("COMMIT")
+                    return False
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO claims (key, owner, expires) VALUES (?, ?, ?)", (key, self.owner, now + lease_s)
+                )
+                self._conn.execute("COMMIT")
+                return True
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self.owner))
 
     def __len__(self) -> int:
         with self._lock:

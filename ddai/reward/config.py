@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from ddai.errors import ConfigError
 
@@ -64,8 +65,8 @@ class GeneratorConfig:
 
     model: str = "gpt-5-mini-2025-08-07"
     api: str = "responses"  # "responses" (/v1/responses) or "chat" (/v1/chat/completions)
-    base_url: Optional[str] = None  # None: the SDK default (or OPENAI_BASE_URL)
-    reasoning_effort: Optional[str] = "minimal"
+    base_url: str | None = None  # None: the SDK default (or OPENAI_BASE_URL)
+    reasoning_effort: str | None = "minimal"
     max_output_tokens: int = 4096  # max_output_tokens / max_completion_tokens; reasoning counts
     budget_growth: float = 2.0  # an empty or length-cut answer is retried with budget * growth
     max_output_tokens_cap: int = 16384
@@ -108,10 +109,10 @@ class RewardConfig:
     judge_mode: str = "trajectory"  # "trajectory" (VLM with page images) or "answer" (text only)
     prompt_version: str = "v1"
     judge_temperature: float = 0.0
-    judge_thinking_level: Optional[str] = "low"  # Gemini 3 thinking_level; None: model default
-    judge_thinking_budget: Optional[int] = None  # Gemini 2.5 style budget; used when level is None
-    judge_max_output_tokens: Optional[int] = None
-    judge_base_url: Optional[str] = None  # None: the SDK default (Gemini API)
+    judge_thinking_level: str | None = "low"  # Gemini 3 thinking_level; None: model default
+    judge_thinking_budget: int | None = None  # Gemini 2.5 style budget; used when level is None
+    judge_max_output_tokens: int | None = None
+    judge_base_url: str | None = None  # None: the SDK default (Gemini API)
     judge_api_version: str = "v1beta"
     max_judge_images: int = 16
     image_base_path: str = "./search_engine/corpus/img"  # reference pages: {deck}_{page}.jpg
@@ -126,12 +127,12 @@ class RewardConfig:
     # resources
     concurrency: int = 32  # judge calls in flight per reward worker process
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    cache_path: Optional[str] = "logs/judge_cache.sqlite"  # None: no cache (every call is paid)
-    log_path: Optional[str] = "logs/gspo_gemini_output.jsonl"
+    cache_path: str | None = "logs/judge_cache.sqlite"  # None: no cache (every call is paid)
+    log_path: str | None = "logs/gspo_gemini_output.jsonl"
     prices: Prices = field(default_factory=lambda: Prices(0.50, 3.00, 0.05))
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
-    def validate(self, where: str = "reward_kwargs") -> "RewardConfig":
+    def validate(self, where: str = "reward_kwargs") -> RewardConfig:
         if self.judge_mode not in JUDGE_MODES:
             raise ConfigError(f"judge_mode={self.judge_mode!r}", where=where, expected=" or ".join(JUDGE_MODES))
         if self.judge_failure_policy not in FAILURE_POLICIES:
@@ -159,7 +160,7 @@ class RewardConfig:
         return self
 
     @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any] | None, where: str = "reward_kwargs") -> "RewardConfig":
+    def from_kwargs(cls, kwargs: Mapping[str, Any] | None, where: str = "reward_kwargs") -> RewardConfig:
         """Build from verl's ``reward_kwargs`` (flat or nested dicts); unknown keys fail loudly."""
         return _build(cls, _plain(kwargs or {}), where).validate(where)
 

@@ -9,13 +9,13 @@ as a failure and retried with a larger budget (bounded), never passed on as an a
 from __future__ import annotations
 
 import asyncio
-import weakref
 import base64
 import os
 import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ddai.reward.config import GeneratorConfig
 from ddai.reward.pricing import Usage, cost_usd, openai_usage
@@ -31,7 +31,7 @@ class GeneratorResult:
     attempts: int
     final_budget: int
     failed: bool
-    error: Optional[str]
+    error: str | None
 
 
 class TruncatedAnswer(Exception):
@@ -51,7 +51,7 @@ def _api_key() -> str:
     return key
 
 
-def _data_url(path: str) -> Optional[str]:
+def _data_url(path: str) -> str | None:
     p = Path(path)
     if not p.is_file():
         return None
@@ -109,7 +109,7 @@ class FrozenGenerator:
         budget = cfg.max_output_tokens
         start = time.monotonic()
         attempts_total = 0
-        last_error: Optional[str] = None
+        last_error: str | None = None
 
         for round_no in range(cfg.max_budget_rounds + 1):
 

@@ -11,14 +11,14 @@ it is never cached, so a later job pays for it again instead of replaying a fake
 from __future__ import annotations
 
 import asyncio
-import weakref
 import json
 import math
 import os
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from ddai.reward.cache import JudgeCache, cache_key, response_hash
 from ddai.reward.config import RewardConfig
@@ -75,15 +75,15 @@ class JudgeRequest:
 
 @dataclass
 class Judgment:
-    score: Optional[float]  # None when failed
-    subscores: dict[str, Optional[float]]
+    score: float | None  # None when failed
+    subscores: dict[str, float | None]
     usage: Usage
     cost_usd: float
     latency_s: float
     attempts: int
     cache_hit: bool
     failed: bool
-    error: Optional[str]
+    error: str | None
 
 
 def _clip(value: Any) -> float:
@@ -93,11 +93,11 @@ def _clip(value: Any) -> float:
     return min(1.0, max(0.0, number))
 
 
-def parse_verdict(text: str, mode: str) -> tuple[float, dict[str, Optional[float]]]:
+def parse_verdict(text: str, mode: str) -> tuple[float, dict[str, float | None]]:
     """Judge JSON text -> (score, subscores). Raises ValueError on anything unusable."""
     data = json.loads(text)
     if not isinstance(data, dict):
-        raise ValueError("judge reply is not a JSON object")
+        raise ValueError("judge reply is not a JSON object")  # noqa: TRY004 - one error type for "unusable"
     if mode == "trajectory":
         subs = {k: _clip(data[k]) for k in SUBSCORE_KEYS}
         return _clip(data["final_score"]), subs
@@ -117,13 +117,14 @@ def _api_key() -> str:
 class GeminiJudge:
     """Judges rollouts with a per-process concurrency limit, retries, a cache and cost accounting."""
 
-    def __init__(self, config: RewardConfig, cache: Optional[JudgeCache] = None):
+    def __init__(self, config: RewardConfig, cache: JudgeCache | None = None):
         self.config = config
         self.cache = cache if cache is not None else (JudgeCache(config.cache_path) if config.cache_path else None)
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # per event loop
         self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._inflight: dict[str, asyncio.Future] = {}
         self.paid_attempts = 0  # HTTP calls sent (a retried judgment counts each attempt)
+        self._gen_config: Any = None
 
     # -- clients are bound to the event loop that created them (aiohttp sessions are) --
     def _loop_key(self) -> asyncio.AbstractEventLoop:
@@ -175,7 +176,14 @@ class GeminiJudge:
                                "attempts": 0, "latency_s": 0.0})
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
+        claimed = False
         try:
+            if self.cache is not None:
+                claimed, hit = await self._claim_or_wait(key)
+                if hit is not None:
+                    result = _from_cache(hit)
+                    future.set_result(result)
+                    return result
             result = await self._judge_uncached(req)
             if not result.failed and self.cache is not None:
                 self.cache.put(key, _to_cache(result))
@@ -186,12 +194,39 @@ class GeminiJudge:
             future.exception()  # mark retrieved
             raise
         finally:
+            if claimed and self.cache is not None:
+                self.cache.release(key)
             self._inflight.pop(key, None)
+
+    async def _claim_or_wait(self, key: str) -> tuple[bool, Optional[dict]]:
+        """Claim ``key`` across processes, or wait until its holder stores the result.
+
+        Returns (claimed, cached value). A holder that fails releases its claim; the waiter
+        then claims and pays itself. The lease outlives the holder's whole retry budget.
+        """
+        assert self.cache is not None
+        lease = self.config.retry.total_budget_s + self.config.retry.timeout_s + 30.0
+        delay = 0.05
+        while True:
+            if self.cache.claim(key, lease):
+                hit = self.cache.get(key)  # stored between our lookup and our claim?
+                return True, hit
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 1.5)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return False, hit
 
     async def _judge_uncached(self, req: JudgeRequest) -> Judgment:
         mode = self.config.judge_mode
-        contents = await asyncio.get_running_loop().run_in_executor(None, self._contents, req)
-        gen_config = self._generation_config()
+        if mode == "trajectory" and (req.retrieved_images or req.reference_images):
+            # reading page images is file I/O: keep it off the event loop
+            contents = await asyncio.get_running_loop().run_in_executor(None, self._contents, req)
+        else:
+            contents = self._contents(req)
+        if self._gen_config is None:
+            self._gen_config = self._generation_config()
+        gen_config = self._gen_config
         usage_total = Usage()
         start = time.monotonic()
 

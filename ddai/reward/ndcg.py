@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 def ndcg(retrieved: Sequence[str], reference: Sequence[str]) -> float:

@@ -20,7 +20,7 @@ class Usage:
     cached: int = 0
     total: int = 0
 
-    def add(self, other: "Usage") -> "Usage":
+    def add(self, other: Usage) -> Usage:
         return Usage(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values())))
 
     def as_log(self) -> dict[str, int]:

@@ -11,8 +11,9 @@ import asyncio
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Optional, TypeVar
+from typing import TypeVar
 
 from ddai.errors import DdaiError
 from ddai.reward.config import RetryPolicy
@@ -43,7 +44,7 @@ class Outcome:
     elapsed_s: float
 
 
-def status_of(exc: BaseException) -> Optional[int]:
+def status_of(exc: BaseException) -> int | None:
     """HTTP status carried by an SDK error (google-genai: .code; openai: .status_code)."""
     for attr in ("status_code", "code"):
         value = getattr(exc, attr, None)
@@ -107,7 +108,7 @@ async def call_with_retry(
             return Outcome(value=value, attempts=attempt, elapsed_s=time.monotonic() - start)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - classified below, re-raised as CallFailed
+        except BaseException as exc:
             if isinstance(exc, (KeyboardInterrupt, SystemExit, DdaiError)):
                 raise  # setup mistakes (e.g. no API key) are not judgments that failed
             if on_error is not None:

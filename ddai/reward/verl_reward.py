@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any
 
 from ddai.agent.protocol import extract_answer, response_format_ok
 from ddai.reward.config import RewardConfig
@@ -32,7 +32,7 @@ RETURN_KEYS = (
     "generator_cost_usd", "judge_latency_s", "judge_tokens_total",
 )
 
-_runtimes: dict[str, "RewardRuntime"] = {}
+_runtimes: dict[str, RewardRuntime] = {}
 _runtimes_lock = threading.Lock()
 
 
@@ -48,19 +48,16 @@ class RewardRuntime:
         self.log = JudgeLog(config.log_path) if config.log_path else None
 
 
-def runtime_for(config: RewardConfig) -> RewardRuntime:
-    key = json.dumps(_asdict(config), sort_keys=True, default=str) + f"|{os.getpid()}"
-    with _runtimes_lock:
-        rt = _runtimes.get(key)
-        if rt is None:
-            rt = _runtimes[key] = RewardRuntime(config)
-        return rt
-
-
-def _asdict(config: RewardConfig) -> dict:
-    import dataclasses
-
-    return dataclasses.asdict(config)
+def runtime_for(reward_kwargs: dict[str, Any]) -> RewardRuntime:
+    """The process's runtime for these kwargs (parsed and validated once, not per rollout)."""
+    key = json.dumps(reward_kwargs, sort_keys=True, default=str) + f"|{os.getpid()}"
+    rt = _runtimes.get(key)
+    if rt is None:
+        with _runtimes_lock:
+            rt = _runtimes.get(key)
+            if rt is None:
+                rt = _runtimes[key] = RewardRuntime(RewardConfig.from_kwargs(reward_kwargs))
+    return rt
 
 
 def _as_list(value: Any) -> list:
@@ -91,7 +88,7 @@ def _step(extra_info: dict, agent: dict) -> int:
     return -1
 
 
-def _nan_if_none(value: Optional[float]) -> float:
+def _nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
@@ -99,15 +96,15 @@ async def compute_score(
     data_source: str,
     solution_str: str,
     ground_truth: Any,
-    extra_info: Optional[dict] = None,
+    extra_info: dict | None = None,
     **reward_kwargs: Any,
 ) -> dict[str, float]:
     """Judge + NDCG reward for one trajectory (see module docstring)."""
     extra_info = dict(extra_info or {})
     for verl_only in ("reward_router_address", "reward_model_tokenizer"):
         reward_kwargs.pop(verl_only, None)
-    config = RewardConfig.from_kwargs(reward_kwargs)
-    rt = runtime_for(config)
+    rt = runtime_for(reward_kwargs)
+    config = rt.config
     started = time.monotonic()
     # What the agent loop recorded: extra_fields["ddai"] (a dict), or flat "ddai_*" keys.
     agent = {k[len("ddai_"):]: v for k, v in extra_info.items() if k.startswith("ddai_")}
@@ -135,7 +132,7 @@ async def compute_score(
     dataset_id = str(agent.get("dataset_id") or extra_info.get("id") or f"{data_source}:{extra_info.get('index', '')}")
 
     judgment = None
-    error: Optional[str] = None
+    error: str | None = None
     judge_failed = False
     if config.format_gate and not format_ok:
         judge_score = None

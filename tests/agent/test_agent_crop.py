@@ -7,7 +7,14 @@ blue bottom-left, yellow bottom-right, so the colour of a crop shows where it ca
 import pytest
 from PIL import Image
 
-from ddai.agent.crop import MAX_PIXELS, MIN_PIXELS, CropError, crop_view, fit_pixels, open_page
+from ddai.agent.crop import (
+    MAX_PIXELS,
+    MIN_PIXELS,
+    CropError,
+    crop_view,
+    fit_pixels,
+    open_page,
+)
 
 RED, GREEN, BLUE, YELLOW = (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)
 
@@ -42,11 +49,11 @@ def test_bbox_on_the_shown_page_maps_to_the_original(corpus, tmp_path):
 def test_crop_after_crop_maps_through_the_previous_crop(corpus):
     shown, page = open_page(str(corpus / "2_1.jpg"))
     w, h = shown.size
-    top, top_view = crop_view(page, (0, 0, w, h * 0.5 - 1))  # top half: red | green
+    _, top_view = crop_view(page, (0, 0, w, h * 0.5 - 1))  # top half: red | green
     tw, th = top_view.shown_size
     right, right_view = crop_view(top_view, (tw * 0.55, th * 0.1, tw * 0.95, th * 0.9))  # right part of the crop
     assert _close(_mean(right), GREEN)
-    rx1, ry1, rx2, ry2 = right_view.region
+    rx1, _, _, ry2 = right_view.region
     assert rx1 >= 500 and ry2 <= 375  # inside the green quadrant of the ORIGINAL page
     # The reference's mapping (onto the whole page with the crop's size) would land in the yellow/bottom area:
     buggy = (1000 * tw * 0.55 / tw, 750 * th * 0.1 / th, 1000 * tw * 0.95 / tw, 750 * th * 0.9 / th)

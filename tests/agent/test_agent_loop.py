@@ -121,14 +121,14 @@ def test_episode_turn_limit_forces_completion(agent_kwargs, fake_openai):
 
 def test_episode_generator_failure_is_reported_not_appended(agent_kwargs, fake_openai):
     fake_openai.decide = lambda n, body: ("status", 500)
-    io, result, tools = _episode(agent_kwargs, [T_SEARCH, T_DONE])
+    io, result, _ = _episode(agent_kwargs, [T_SEARCH, T_DONE])
     assert io.log[-1][0] == "policy"  # nothing appended
     assert result.generator_failed and "500" in result.generator_error
 
 
 def test_episode_search_outage_becomes_an_observation(agent_kwargs, fake_search):
     fake_search.decide = lambda n, body: ("status", 503)
-    io, result, tools = _episode(agent_kwargs, [T_SEARCH, T_DONE])
+    io, _, tools = _episode(agent_kwargs, [T_SEARCH, T_DONE])
     assert io.log[1][0] == "obs" and io.log[1][1].startswith("The search failed")
     assert tools.search_errors == 1 and tools.retrieved == []
 
@@ -171,7 +171,11 @@ ROW = {
 def _verl_loop(agent_kwargs, policy, tok, response_length=8192):
     import hydra
     from omegaconf import OmegaConf
-    from verl.experimental.agent_loop.agent_loop import DictConfigWrap, ToolListWrap, _agent_loop_registry
+    from verl.experimental.agent_loop.agent_loop import (
+        DictConfigWrap,
+        ToolListWrap,
+        _agent_loop_registry,
+    )
     from verl.utils.dataset.rl_dataset import RLHFDataset
 
     cfg = OmegaConf.create({
@@ -214,8 +218,12 @@ def _segments(tok, ids, mask):
 
 @pytest.mark.verl
 def test_registered_under_the_configured_name():
+    from verl.experimental.agent_loop.agent_loop import (
+        AgentLoopBase,
+        _agent_loop_registry,
+    )
+
     import ddai.agent.agent_loop as module
-    from verl.experimental.agent_loop.agent_loop import AgentLoopBase, _agent_loop_registry
 
     assert issubclass(module.DdaiSearchAgentLoop, AgentLoopBase)
     assert _agent_loop_registry["ddai_search_agent"]["_target_"] == "ddai.agent.agent_loop.DdaiSearchAgentLoop"
@@ -275,3 +283,38 @@ def test_verl_loop_output_scores_through_the_reward_hook(agent_kwargs, fake_gemi
 
     assert len(gemini_images(fake_gemini.requests[-1]["body"])) == 2  # viewed page + reference page
     assert not math.isnan(score["judge_visual_grounding"])
+
+
+@pytest.mark.verl
+def test_phase2_keys_compose_with_verls_own_config(agent_kwargs):
+    """The keys docs/phase2_plugins.md gives the Phase 2 config compose with verl's packaged
+    ppo_trainer config and reach the agent loop's settings."""
+    import verl
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from ddai.agent.agent_loop import agent_config_from
+
+    conf_dir = str(Path(verl.__file__).parent / "trainer" / "config")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=conf_dir, version_base=None):
+        cfg = compose("ppo_trainer", overrides=[
+            "actor_rollout_ref.rollout.agent.default_agent_loop=ddai_search_agent",
+            f"actor_rollout_ref.rollout.agent.agent_loop_config_path={YAML}",
+            "actor_rollout_ref.rollout.multi_turn.max_assistant_turns=5",
+            "+actor_rollout_ref.rollout.custom.ddai_agent.search_url=http://search-host:5002/search",
+            "+actor_rollout_ref.rollout.custom.ddai_agent.generator.reasoning_effort=medium",
+            f"reward.custom_reward_function.path={HOOK}",
+            "reward.custom_reward_function.name=compute_score",
+            "+reward.custom_reward_function.reward_kwargs.judge_mode=answer",
+        ])
+    GlobalHydra.instance().clear()
+    from omegaconf import OmegaConf
+
+    yaml_kwargs = OmegaConf.load(YAML)[0].agent_config
+    agent = agent_config_from(cfg.actor_rollout_ref.rollout, yaml_kwargs)
+    assert agent.search_url == "http://search-host:5002/search" and agent.max_turns == 5
+    assert agent.generator.reasoning_effort == "medium" and agent.generator.model == "gpt-5-mini-2025-08-07"
+    from ddai.reward.config import RewardConfig
+
+    assert RewardConfig.from_kwargs(cfg.reward.custom_reward_function.reward_kwargs).judge_mode == "answer"

@@ -2,8 +2,6 @@
 
 import asyncio
 
-import pytest
-
 from ddai.agent.config import AgentConfig
 from ddai.agent.search_client import SearchClient, SearchFailed, deck_id
 

@@ -31,7 +31,8 @@ def data(tmp_path_factory):
 def cfg(data: Path, out: Path, **kw):
     kw.setdefault("phase1_log", str(data / "gspo_phase1.json"))
     kw.setdefault("dataset", str(data / DATASET))
-    return make_cfg(out_dir=str(out), train_batch_size=8, **kw)
+    kw.setdefault("train_batch_size", 8)
+    return make_cfg(out_dir=str(out), **kw)
 
 
 def assert_clean_failure(proc, *needles):
@@ -61,8 +62,9 @@ def test_cli_impossible_thresholds_fail_before_reading(tmp_path):
 def test_cli_dataset_without_id(data, tmp_path):
     t = pq.read_table(data / DATASET).drop_columns(["id"])
     pq.write_table(t, tmp_path / "noid.parquet")
-    proc = run_launch(f"curriculum.phase1_log={data / 'gspo_phase1.json'}", f"curriculum.dataset={tmp_path / 'noid.parquet'}",
-                      f"curriculum.out_dir={tmp_path / 'out'}", cwd=tmp_path)
+    proc = run_launch(f"curriculum.phase1_log={data / 'gspo_phase1.json'}",
+                      f"curriculum.dataset={tmp_path / 'noid.parquet'}", f"curriculum.out_dir={tmp_path / 'out'}",
+                      cwd=tmp_path)
     assert_clean_failure(proc, "noid.parquet", "'id'")
 
 

@@ -105,11 +105,9 @@ def test_missing_scores_as_zero_reproduce_the_reference(tmp_path):
                    if all(v is None or (isinstance(v, float) and 0 <= v <= 1) for v in g.ndcg)}
     touched = {i for i in only_absent if any(v is None for v in latest[i].ndcg)}
     assert touched, "the generated log must contain absent/null scores"
-    mine_zero = {**bucket_values(zero, "curriculum_bucket_a.parquet"), **bucket_values(zero, "curriculum_bucket_b.parquet"),
-                 **bucket_values(zero, "curriculum_bucket_0.parquet")}
-    mine_excl = {**bucket_values(tmp_path / "exclude", "curriculum_bucket_a.parquet"),
-                 **bucket_values(tmp_path / "exclude", "curriculum_bucket_b.parquet"),
-                 **bucket_values(tmp_path / "exclude", "curriculum_bucket_0.parquet")}
+    files = ("curriculum_bucket_a.parquet", "curriculum_bucket_b.parquet", "curriculum_bucket_0.parquet")
+    mine_zero = {k: v for f in files for k, v in bucket_values(zero, f).items()}
+    mine_excl = {k: v for f in files for k, v in bucket_values(tmp_path / "exclude", f).items()}
     for i in only_absent:
         assert mine_zero[i] == ref[i]
     for i in touched:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from engine_helpers import REPO, make_cfg, truth_rollouts  # noqa: E402
 
 from ddai.curriculum import pipeline, write
+from ddai.errors import InputError
 from ddai.examples.generate import write_example_set
 
 
@@ -118,8 +118,9 @@ def test_failure_while_writing_leaves_previous_outputs_intact(example, tmp_path,
         pq.write_table(table, str(path), **write.WRITE_OPTIONS)
 
     monkeypatch.setattr(write, "write_parquet", failing)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError) as err:
         pipeline.run(cfg_for(d, tmp_path, theta1=0.3, sort="random"), rollouts=truth_rollouts(truth))
+    assert "No space left" in str(err.value) and str(tmp_path) in str(err.value)
     assert snapshot(tmp_path) == before          # nothing replaced, no temp file left behind
 
 

@@ -22,9 +22,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 # Retry bounds that keep tests fast (tiny positive backoffs; a short per-attempt timeout).
 FAST_RETRY = {"max_attempts": 4, "initial_delay_s": 0.01, "max_delay_s": 0.05, "jitter_s": 0.01,
@@ -45,12 +46,13 @@ class FakeServer:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.script: collections.deque = collections.deque()
-        self.decide: Optional[Callable[[int, dict], Optional[Action]]] = None
+        self.decide: Callable[[int, dict], Action | None] | None = None
         self.calls = 0
         self.status_counts: collections.Counter = collections.Counter()
         self.requests: list[dict] = []
         self.latency_s = 0.0
         self.jitter_s = 0.0
+        self.error_latency_s: Optional[float] = None  # None: scripted errors also wait latency_s
         self._rng_state = 12345
         outer = self
 
@@ -60,7 +62,7 @@ class FakeServer:
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:
@@ -88,7 +90,7 @@ class FakeServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeServer":
+    def start(self) -> FakeServer:
         self._thread.start()
         return self
 
@@ -96,10 +98,10 @@ class FakeServer:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "FakeServer":
+    def __enter__(self) -> FakeServer:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def next_action(self, call_no: int, body: dict) -> Action:
@@ -113,18 +115,52 @@ class FakeServer:
         return ("ok",)
 
     def _jitter(self) -> float:
+        """Deterministic uniform jitter in [-jitter_s, +jitter_s] (mean latency stays latency_s)."""
         with self.lock:
             self._rng_state = (1103515245 * self._rng_state + 12345) % (2**31)
-            return (self._rng_state / 2**31) * self.jitter_s
+            return (2 * self._rng_state / 2**31 - 1) * self.jitter_s
+
+    def stats(self) -> dict:
+        return {"calls": self.calls, "status_counts": {str(k): v for k, v in self.status_counts.items()}}
+
+    def configure(self, body: dict) -> None:
+        """Set latency_s, jitter_s and error_rate/error_codes/seed (random scripted errors)."""
+        import random
+
+        if body.get("reset"):
+            with self.lock:
+                for name in ("paid_by_prompt", "status_counts"):
+                    if hasattr(self, name):
+                        getattr(self, name).clear()
+        self.latency_s = float(body.get("latency_s", self.latency_s))
+        self.jitter_s = float(body.get("jitter_s", self.jitter_s))
+        if "error_latency_s" in body:
+            self.error_latency_s = body["error_latency_s"]
+        rate = float(body.get("error_rate", 0.0))
+        codes = list(body.get("error_codes", [429, 503]))
+        rng = random.Random(int(body.get("seed", 7)))
+        lock = threading.Lock()
+
+        def decide(call_no: int, _body: dict) -> Action | None:
+            with lock:
+                return ("status", rng.choice(codes)) if rng.random() < rate else None
+
+        self.decide = decide if rate > 0 else None
 
     def handle(self, path: str, headers: dict, body: Any) -> tuple[int, Any, dict]:
+        if path.startswith("/_fake/"):  # control plane for out-of-process use (benchmarks)
+            if path == "/_fake/config" and isinstance(body, dict):
+                self.configure(body)
+            return 200, self.stats(), {}
         with self.lock:
             self.calls += 1
             call_no = self.calls
             self.requests.append({"path": path, "headers": headers, "body": body})
         action = self.next_action(call_no, body if isinstance(body, dict) else {})
-        if self.latency_s or self.jitter_s:
-            time.sleep(self.latency_s + self._jitter())
+        if action[0] == "status" and self.error_latency_s is not None:
+            time.sleep(self.error_latency_s)
+        elif self.latency_s or self.jitter_s:
+            time.sleep(max(0.0, self.latency_s + self._jitter()))
         if action[0] == "sleep":
             time.sleep(action[1])
             action = ("ok",)
@@ -181,6 +217,12 @@ class FakeGemini(FakeServer):
     @property
     def paid_calls(self) -> int:
         return sum(self.paid_by_prompt.values())
+
+    def stats(self) -> dict:
+        with self.lock:
+            return {**super().stats(), "paid_calls": self.paid_calls,
+                    "max_paid_per_prompt": max(self.paid_by_prompt.values(), default=0),
+                    "distinct_paid_prompts": len(self.paid_by_prompt)}
 
     def respond(self, path: str, headers: dict, body: Any, action: Action) -> tuple[int, Any, dict]:
         m = _GEMINI_PATH.match(path.split("?")[0])
@@ -289,8 +331,8 @@ class FakeOpenAI(FakeServer):
                       "output_tokens_details": {"reasoning_tokens": 48}, "total_tokens": 876},
         }, {}
 
-    def _error(self, code: int, message: str, type_: str, err_code: Optional[str], *, param: Optional[str] = None,
-               headers: Optional[dict] = None) -> tuple[int, Any, dict]:
+    def _error(self, code: int, message: str, type_: str, err_code: str | None, *, param: str | None = None,
+               headers: dict | None = None) -> tuple[int, Any, dict]:
         return code, {"error": {"message": message, "type": type_, "param": param, "code": err_code}}, headers or {}
 
 

@@ -65,8 +65,6 @@ def plugin_overrides(tmp: Path) -> list[str]:
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("- name: ddai_search_agent\n  _target_: ddai.agent.loop.SearchAgentLoop\n")
         out.append(f"phase2.agent.loops_yaml={f}")
-    if not (agent_dir / "tool_config.yaml").is_file():
-        out.append("phase2.agent.tool_config=null")
     return out
 
 

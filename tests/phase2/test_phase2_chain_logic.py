@@ -50,6 +50,12 @@ def test_crashing_trainer_stops_after_no_progress_budget(run_dir: Path) -> None:
     assert failed and "no progress" in failed and "exit code 1" in failed
     assert begin(run_dir, "4") == chain.EXIT_STOP_FAILED  # leftover successors stop at once
     assert cs.read(run_dir)["status"] == "failed"
+    (run_dir / cs.FAILED_NAME).unlink()                   # the user fixed the cause and retries
+    assert begin(run_dir, "5") == chain.EXIT_RUN
+    chain.end(run_dir, "5", 1, False)
+    assert begin(run_dir, "6") == chain.EXIT_RUN          # one job without progress < budget 2
+    chain.end(run_dir, "6", 1, False)
+    assert begin(run_dir, "7") == chain.EXIT_STOP_FAILED
 
 
 def test_progress_resets_budget_and_done_ends_chain(run_dir: Path) -> None:

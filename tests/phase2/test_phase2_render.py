@@ -28,7 +28,8 @@ def ov(plan) -> dict[str, str]:
 
 @pytest.mark.verl
 def test_reference_gspo_settings_reach_verl_keys(helpers, tmp_path: Path) -> None:
-    plan = build_plan(phase2(helpers, tmp_path, "+phase2.reward.kwargs.w_judge=0.8"))
+    plan = build_plan(phase2(helpers, tmp_path, "+phase2.reward.kwargs.w_judge=0.8",
+                             "+phase2.agent.settings.search_url=http://search.example:5002/search"))
     o = ov(plan)
     expected = {
         "algorithm.adv_estimator": "grpo", "actor_rollout_ref.actor.policy_loss.loss_mode": "gspo",
@@ -42,6 +43,7 @@ def test_reference_gspo_settings_reach_verl_keys(helpers, tmp_path: Path) -> Non
         "trainer.resume_mode": "auto", "reward.custom_reward_function.name": "compute_score",
         "actor_rollout_ref.rollout.agent.default_agent_loop": "ddai_search_agent",
         "reward.custom_reward_function.reward_kwargs.w_judge": "0.8",
+        "actor_rollout_ref.rollout.custom.ddai_agent.search_url": "http://search.example:5002/search",
         "trainer.default_local_dir": str(tmp_path / "run" / "checkpoints"),
     }
     for key, value in expected.items():
@@ -116,10 +118,22 @@ def test_verl_accepts_dataclass_only_keys_and_runs_its_own_check() -> None:
         validate.verl_semantic_check(cfg)
 
 
-def test_reward_kwargs_are_checked_by_the_reward_schema(helpers, tmp_path: Path) -> None:
-    pytest.importorskip("ddai.reward.config")
-    with pytest.raises(ConfigError, match="unknown key"):
+def test_plugin_settings_are_checked_by_the_plugins_schemas(helpers, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown key 'judge_modle'"):
         validate.check_settings(phase2(helpers, tmp_path, "+phase2.reward.kwargs.judge_modle=x"))
+    with pytest.raises(ConfigError, match="unknown key 'serch_url'"):
+        validate.check_settings(phase2(helpers, tmp_path, "+phase2.agent.settings.serch_url=http://x"))
+
+
+def test_either_judge_key_will_do(helpers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    names = render.required_env(phase2(helpers, tmp_path, "phase2.logger=[console]"))
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    monkeypatch.delenv("GOOGLE_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", "o-key-123456789")
+    with pytest.raises(ConfigError, match=r"GEMINI_API_KEY \(or GOOGLE_API_KEY\)"):
+        validate.check_env(names)
+    monkeypatch.setenv("GOOGLE_API_KEY", "g-key-123456789")
+    validate.check_env(names)
 
 
 def test_missing_keys_named_never_printed(helpers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

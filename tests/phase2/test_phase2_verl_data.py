@@ -70,24 +70,38 @@ def batch_indices(batch) -> list[int]:
     return [int(i) for i in batch["index"]]
 
 
-def test_curriculum_order_and_exact_resume(helpers, tmp_path: Path) -> None:
+def curriculum_manifest(helpers, tmp_path: Path, source: str) -> Path:
+    """A training bucket written by ddai's curriculum task, or built from the example generator."""
+    if source == "generated":
+        manifest = helpers.write_bucket(tmp_path / "cur", rows=ROWS, batch=BATCH, extra_rows=3)
+        with pytest.raises(ConfigError, match="drops the last 3"):
+            verl_data_config(helpers, tmp_path, manifest)
+        return helpers.write_bucket(tmp_path / "cur", rows=ROWS, batch=BATCH)
+    res = helpers.launch(["task=curriculum", f"curriculum.out_dir={tmp_path / 'cur'}",
+                          f"curriculum.train_batch_size={BATCH}", "curriculum.remainder=trim",
+                          f"hydra.run.dir={tmp_path / 'h'}"])
+    assert res.returncode == 0, res.stderr
+    return tmp_path / "cur" / "manifest.json"
+
+
+@pytest.mark.parametrize("source", ["generated", "curriculum_task"])
+def test_curriculum_order_and_exact_resume(helpers, tmp_path: Path, source: str) -> None:
     import pyarrow.parquet as pq
     from verl.trainer.ppo.utils import create_rl_dataset
 
-    manifest = helpers.write_bucket(tmp_path / "cur", rows=ROWS, batch=BATCH, extra_rows=3)
-    with pytest.raises(ConfigError, match="drops the last 3"):
-        verl_data_config(helpers, tmp_path, manifest)
-    manifest = helpers.write_bucket(tmp_path / "cur", rows=ROWS, batch=BATCH)
+    manifest = curriculum_manifest(helpers, tmp_path, source)
     data, plan = verl_data_config(helpers, tmp_path, manifest)
     bucket = pq.read_table(plan.train_file)
     curriculum = [int(e["index"]) for e in bucket.column("extra_info").to_pylist()]
     assert curriculum != sorted(curriculum), "the test bucket must not be in file-index order"
+    rows = bucket.num_rows
+    assert rows % BATCH == 0 and rows >= 3 * BATCH
 
     dataset = create_rl_dataset([plan.train_file], data, small_tokenizer(), None, is_train=True)
-    assert len(dataset) == ROWS
+    assert len(dataset) == rows
     loader = loader_for(data, dataset)
     seen = [batch_indices(b) for b in loader]
-    assert len(seen) == ROWS // BATCH
+    assert len(seen) == rows // BATCH == plan.steps_per_epoch
     assert [i for b in seen for i in b] == curriculum
 
     # Stop after two steps, save the state as verl does (data.pt), restore into a fresh loader.

@@ -29,7 +29,7 @@ HAND_ROWS: list[tuple[str, int, float | None, float | None, float, dict[str, Any
     ("train_1", 2, 1.0, 0.5, 8.0, {"tokens": {"input": 200, "output": 20, "thinking": 0, "total": 220},
                                    "cost_usd": 0.5}),
     ("train_2", 2, 0.6, 1.0, 9.0, {}),
-    ("train_2", 2, 0.0, 1.0, 10.0, {}),
+    ("train_2", 2, 0.0, 1.0, 10.0, {"generator_cost_usd": 0.125}),
 ]
 
 

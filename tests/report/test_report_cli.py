@@ -87,10 +87,24 @@ def test_console_script_runs_in_a_subprocess(hand_log, tmp_path):
     """The installed entry point (what users type), stdout piped: JSON only; bad input: exit 2."""
     exe = os.path.join(os.path.dirname(sys.executable), "ddai-report")
     cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "ddai.report.cli"]
-    ok = subprocess.run([*cmd, str(hand_log), "--json"], capture_output=True, text=True, timeout=120)
+    ok = subprocess.run([*cmd, str(hand_log), "--json"], check=False, capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["logs"][0]["rollouts"] == 10
     bad = tmp_path / "x.jsonl"
     bad.write_text("this is not json\n")
-    res = subprocess.run([*cmd, str(bad)], capture_output=True, text=True, timeout=120)
+    res = subprocess.run([*cmd, str(bad)], check=False, capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "Traceback" not in res.stderr and "does not start with a JSON" in res.stderr
+
+
+def test_empty_log_just_started(tmp_path, capsys):
+    log = tmp_path / "gspo_gemini_output.jsonl"
+    log.write_bytes(b"")
+    assert main([str(log), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["logs"][0]
+    assert s["rollouts"] == 0 and s["prompts"] == 0 and s["steps"] is None
+    assert s["scores"]["judge"]["mean"] is None and s["quadrants"]["rollouts"]["scored"] == 0
+
+
+def test_unknown_prompt_is_a_warning(hand_log, capsys):
+    assert main([str(hand_log), "--json", "--prompt", "train_999"]) == 0
+    assert "--prompt train_999 is not a prompt of any log" in capsys.readouterr().err

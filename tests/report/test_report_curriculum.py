@@ -104,3 +104,36 @@ def test_next_round_with_explicit_dataset(hand_log, curriculum_dir, tmp_path, ca
     assert nr["rows"] == {"success": 0, "potential": 1, "fail": 0} and nr["not_in_dataset"] == 2
     man = json.loads((out / "manifest.json").read_text())
     assert man["sets"]["fail"]["not_in_dataset"] == ["train_3"]
+
+
+def test_sweep_summary_of_the_launcher(tmp_path, write_curriculum, capsys, monkeypatch):
+    """sweep_summary.json as ddai.launch writes it: runs name their manifests (out_dir anywhere)."""
+    monkeypatch.setenv("COLUMNS", "160")
+    root = tmp_path / "multirun"
+    outs = tmp_path / "elsewhere"
+    runs = []
+    for num, a in ((0, 2), (1, 3)):
+        cur = write_curriculum(outs / f"run{num}", buckets={"A": a, "B": 1, "0": 1, "unmatched": 3})
+        (root / str(num)).mkdir(parents=True)
+        runs.append({"num": num, "overrides": [f"curriculum.theta1={0.05 * (num + 1):g}"], "status": "COMPLETED",
+                     "manifest": str(cur / "manifest.json"), "phase2": {"est_price_total": 12.5 * (num + 1)}})
+    runs.append({"num": 2, "overrides": ["curriculum.theta1=0.5"], "status": "FAILED",
+                 "error": "ConfigError: theta1 must be below theta_easy", "log": "/logs/2.err"})
+    (root / "sweep_summary.json").write_text(json.dumps({"sweep_dir": str(root), "runs": runs}))
+    assert main([str(root), "--json"]) == 0
+    sw = json.loads(capsys.readouterr().out)["sweeps"][0]
+    assert [(j["job"], j["buckets"]["A"], j["overrides"], j["est_price_total"]) for j in sw["jobs"]] == [
+        ("0", 2, ["curriculum.theta1=0.05"], 12.5), ("1", 3, ["curriculum.theta1=0.1"], 25.0)]
+    assert sw["failed_jobs"] == [{"job": "2", "status": "FAILED", "log": "/logs/2.err",
+                                  "error": "ConfigError: theta1 must be below theta_easy"}]
+    assert main([str(root)]) == 0
+    err = capsys.readouterr().err
+    assert "curriculum.theta1=0.1" in err and "25.00" in err and "job 2 FAILED" in err
+
+
+def test_other_json_documents_are_refused(tmp_path, capsys):
+    other = tmp_path / "manifest.json"
+    other.write_text(json.dumps({"kind": "next_round", "sets": {}}, indent=2))
+    assert main([str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "neither a judge log nor a curriculum manifest (kind, sets)" in err and "Traceback" not in err

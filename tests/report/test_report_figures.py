@@ -24,7 +24,8 @@ NDCG = [1.0, 0.0, 1.0, 0.631, 0.0, 0.5, 1.0, 0.5, 1.0, 1.0]
 LAT = [float(i) for i in range(1, 11)]
 
 
-def _report(path, th=Thresholds()):
+def _report(path, th=None):
+    th = th or Thresholds()
     part = scan_jsonl(str(path), th)
     rep = summarize(str(path), "jsonl", path.stat().st_size, part)
     add_quadrants(rep, th, top=10)
@@ -53,9 +54,11 @@ def test_counts_scores_and_rates(hand_log):
     assert lat["p99"] == pytest.approx(float(np.quantile(LAT, 0.99)))
     assert s["tokens"]["total"] == {"sum": 335.0, "mean": 167.5, "n": 2}
     assert s["cost_usd"]["sum"] == pytest.approx(0.75) and s["cost_usd"]["n"] == 2
+    assert s["cost_usd"]["generator_sum"] == pytest.approx(0.125)
     assert s["judge_subscores"]["visual_grounding"] == pytest.approx(0.5)
     assert s["judge_subscores"]["answer_accuracy"] == pytest.approx(4.6 / 9, abs=1e-6)
     assert s["labels"]["judge_model"] == {"gemini-3-flash-preview": 10}
+    assert s["rates"]["errors_by_kind"] == {"judge timeout after 3 attempts": 1}
 
 
 def test_per_step_trends(hand_log):
@@ -118,6 +121,7 @@ def test_arrow_and_line_paths_agree(hand_log, tmp_path, records, write_jsonl):
     np.testing.assert_allclose(a.groups(), b.groups())
     assert a.cache == b.cache and a.tokens == b.tokens and a.cost == b.cost
     assert {k: pytest.approx(v) for k, v in a.subscores.items()} == b.subscores
+    assert a.labels == b.labels and a.generator_cost == b.generator_cost
 
 
 def test_many_chunks_give_the_same_answer(hand_log, tmp_path, records, write_jsonl, monkeypatch):
@@ -132,16 +136,17 @@ def test_many_chunks_give_the_same_answer(hand_log, tmp_path, records, write_jso
 
 
 def test_malformed_and_truncated_lines_are_counted(tmp_path, records, write_jsonl, capsys):
-    bad = write_jsonl(tmp_path / "bad.jsonl", [records[0], b"{not json", records[1], b"[1, 2]", b"", records[2]],
+    bad = write_jsonl(tmp_path / "bad.jsonl", [records[0], b"{not json", records[1], b"[1, 2]", b"", records[2],
+                                               b"null"],
                       tail=b'{"dataset_id": "train_9", "judge_sc')
     assert main([str(bad), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)["logs"][0]
     r = s["read"]
     assert s["rollouts"] == 3
-    assert r["malformed_lines"] == 2 and r["truncated_last_line"] == 1 and r["blank_lines"] == 1
-    assert r["lines"] == 7
-    assert [p["line"] for p in r["problems"]] == [2, 4, 7]
-    assert "truncated" in r["problems"][2]["reason"]
+    assert r["malformed_lines"] == 3 and r["truncated_last_line"] == 1 and r["blank_lines"] == 1
+    assert r["lines"] == 8
+    assert [p["line"] for p in r["problems"]] == [2, 4, 7, 8]
+    assert "truncated" in r["problems"][3]["reason"] and "not an object" in r["problems"][2]["reason"]
 
 
 def test_strict_makes_them_fatal_with_file_and_line(tmp_path, records, write_jsonl, capsys):
@@ -183,3 +188,26 @@ def test_aliases_nan_and_odd_values(tmp_path, write_jsonl):
     assert j["n"] == 1 and j["mean"] == 1.0 and j["nonfinite"] == 1 and j["invalid"] == 2
     assert s["scores"]["ndcg"]["n"] == 3 and s["scores"]["ndcg"]["missing"] == 1
     assert [r["step"] for r in s["per_step"]] == [3, 4]
+
+
+def test_three_log_shapes_give_the_same_summary(tmp_path, capsys):
+    """The generator's step-keyed document, JSON Lines and event log of one simulated run."""
+    from ddai.examples.generate import write_example_set
+
+    shapes = ("steps_json", "jsonl", "events", "parquet_log")
+    truth = write_example_set(tmp_path, n_prompts=30, seed=5, shapes=shapes, response_bytes=50)
+    paths = [tmp_path / truth.files[s] for s in shapes]
+    assert main([*map(str, paths), "--json"]) == 0
+    logs = json.loads(capsys.readouterr().out)["logs"]
+    assert [lg["format"] for lg in logs] == ["steps_json", "jsonl", "events", "parquet"]
+    n_rollouts = sum(len(g.ndcg) for g in truth.groups)
+    for lg in logs:
+        assert lg["rollouts"] == n_rollouts
+        assert lg["prompts"] == len({g.uid for g in truth.groups})
+        assert lg["steps"]["count"] == len({g.step for g in truth.groups})
+    judge = [j for g in truth.groups for j in g.judge]
+    for name in ("judge", "ndcg", "final"):
+        means = {lg["scores"][name]["mean"] for lg in logs}
+        assert len(means) == 1, (name, means)
+    assert logs[1]["scores"]["judge"]["mean"] == pytest.approx(sum(judge) / len(judge), abs=1e-6)
+    assert logs[2]["read"]["skipped_records"] > 0

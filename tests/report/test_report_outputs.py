@@ -73,7 +73,14 @@ def test_wandb_offline_run(hand_log, tmp_path, monkeypatch, capsys):
     assert main([str(hand_log), "--wandb", "--wandb-project", "ddai-test"]) == 0
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
-    log = next(runs[0].glob("run-*.wandb")).read_bytes()     # the binary transaction log
+    # the binary transaction log; wandb's service process may still be flushing it to disk
+    import time
+
+    wlog = next(runs[0].glob("run-*.wandb"))
+    deadline = time.monotonic() + 60
+    while b"log/quadrants/guessing" not in wlog.read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = wlog.read_bytes()
     assert b"log/rollouts" in log and b"log/quadrants/guessing" in log
     media = runs[0] / "files" / "media"
     images = sorted(p.name.split("_1_")[0] for p in (media / "images" / "plots").glob("*.png"))

@@ -12,7 +12,7 @@ for _dir in ("fakes", "agent"):  # loopback fakes; the tiny in-process tokenizer
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from fake_servers import FAST_RETRY, FakeGemini, FakeOpenAI  # noqa: E402
+from fake_servers import FAST_RETRY, FakeGemini, FakeOpenAI
 
 
 @pytest.fixture(autouse=True)

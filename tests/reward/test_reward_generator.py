@@ -4,12 +4,11 @@ import asyncio
 import base64
 
 import pytest
+from fake_servers import FAST_RETRY
 from PIL import Image
 
 from ddai.reward.config import GeneratorConfig, RetryPolicy
 from ddai.reward.generator import FrozenGenerator
-
-from fake_servers import FAST_RETRY
 
 
 def _gen(fake_openai, **over):

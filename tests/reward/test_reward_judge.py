@@ -4,12 +4,12 @@ import asyncio
 import json
 
 import pytest
+from fake_servers import gemini_images
 from PIL import Image
 
 from ddai.reward.cache import JudgeCache
 from ddai.reward.config import RewardConfig
 from ddai.reward.judge import GeminiJudge, JudgeRequest
-from fake_servers import gemini_images
 
 TRAJ = "<think>look</think><search>payment methods page 7</search>\n<think>ok</think><search_complete>true</search_complete>"
 
@@ -136,3 +136,39 @@ def test_missing_key_is_a_clear_error(monkeypatch, reward_kwargs):
     monkeypatch.delenv("GEMINI_API_KEY")
     with pytest.raises(ConfigError, match="GEMINI_API_KEY"):
         _run(_judge(reward_kwargs), _req())
+
+
+_CHILD = """
+import asyncio, json, sys
+from ddai.reward.config import RewardConfig
+from ddai.reward.judge import GeminiJudge, JudgeRequest
+
+async def main():
+    judge = GeminiJudge(RewardConfig.from_kwargs(json.loads(sys.argv[1])))
+    req = JudgeRequest(prompt_id="train_2", query="Which is used more?", response=sys.argv[2],
+                       generated_answer="Credit Cards", reference_answer="Credit Cards")
+    try:
+        j = await judge.judge(req)
+    finally:
+        await judge.aclose()
+    print(json.dumps([j.score, j.cache_hit, j.failed]))
+
+asyncio.run(main())
+"""
+
+
+def test_two_processes_judging_the_same_rollout_pay_once(fake_gemini, reward_kwargs):
+    """Identical rollouts of one group often reach different reward workers at the same moment."""
+    import os
+    import subprocess
+    import sys
+
+    fake_gemini.latency_s = 1.5  # longer than the children's start-up spread, so the calls overlap
+    JudgeCache(reward_kwargs["cache_path"]).close()
+    env = {**os.environ, "GEMINI_API_KEY": "test-gemini-key-000"}
+    procs = [subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(reward_kwargs), TRAJ], env=env,
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    results = [json.loads(p.communicate(timeout=60)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert fake_gemini.calls == 1
+    assert sorted(r[1] for r in results) == [False, True, True] and all(r[0] == 1.0 for r in results)

@@ -103,12 +103,11 @@ def test_verl_loads_and_awaits_the_hook_through_its_naive_reward_manager(fake_ge
     """verl's own loader + NaiveRewardManager on CPU: the hook is detected as async and its dict lands
     in reward_extra_info."""
     import torch
+    from agent_tiny_tokenizer import build_tokenizer
     from omegaconf import OmegaConf
     from verl import DataProto
     from verl.experimental.reward_loop.reward_manager.naive import NaiveRewardManager
     from verl.trainer.ppo.reward import get_custom_reward_fn
-
-    from agent_tiny_tokenizer import build_tokenizer
 
     cfg = OmegaConf.create({"reward": {"custom_reward_function": {"path": HOOK, "name": "compute_score",
                                                                    "reward_kwargs": reward_kwargs}}})

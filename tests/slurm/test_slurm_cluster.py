@@ -6,6 +6,7 @@ slurmd, munge); nothing is mocked.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +93,18 @@ def test_sacct_shim_answers_from_completion_file_for_forgotten_jobs(slurm, slurm
     lines = text.splitlines()
     assert lines[0] == "JobID|State|NodeList"
     assert sorted(line.rsplit("|", 1)[0] for line in lines[1:]) == [f"{job}_0|COMPLETED", f"{job}_1|FAILED"]
+
+
+def test_up_again_is_idempotent(slurm) -> None:
+    """A second `up` on a running cluster keeps the daemons (same pids) and the node usable."""
+    if os.geteuid() != 0:
+        pytest.skip("tools/slurm_cluster.sh up needs root")
+    script = Path(__file__).resolve().parents[2] / "tools" / "slurm_cluster.sh"
+    before = Path("/run/slurmctld.pid").read_text().strip(), Path("/run/slurmd.pid").read_text().strip()
+    proc = subprocess.run(["bash", str(script), "up"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "up: debug" in proc.stderr and "gres=gpu:4" in proc.stderr
+    after = Path("/run/slurmctld.pid").read_text().strip(), Path("/run/slurmd.pid").read_text().strip()
+    assert after == before
+    status = subprocess.run(["bash", str(script), "status"], capture_output=True, text=True, check=True).stdout
+    assert "gpu:4" in status

@@ -65,7 +65,8 @@ def test_two_by_two_sweep_runs_as_slurm_jobs(slurm, tmp_path: Path) -> None:
     # one Slurm array, four tasks, all COMPLETED according to the scheduler itself
     array_ids = {r["job_id"].split("_")[0] for r in runs}
     assert len(array_ids) == 1
-    assert sorted(r["job_id"] for r in runs) == [f"{array_ids.pop()}_{i}" for i in range(4)]
+    (array_id,) = array_ids
+    assert [r["job_id"] for r in runs] == [f"{array_id}_{i}" for i in range(4)]
     for run in runs:
         assert slurm.job_state(run["job_id"]) == "COMPLETED"
         assert run["state"] == "COMPLETED"
@@ -188,3 +189,12 @@ def test_requeued_job_finishes_with_identical_outputs(slurm, tmp_path: Path) -> 
         assert got[name] == want[name], f"{name} differs after requeue"
     assert got["manifest.json"] == want["manifest.json"]
     time.sleep(0)  # (no timing assertions: the requeue delay is Slurm's, not ours)
+
+
+def test_resources_the_cluster_lacks_are_refused_cleanly(slurm, tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = slurm_sweep("curriculum.theta1=0.05,0.1", f"hydra.sweep.dir={sweep}", "hydra.launcher.gpus_per_node=5",
+                       cwd=tmp_path, name=unique_name())
+    assert proc.returncode == 2
+    assert "the scheduler refused the sweep" in proc.stderr and "nothing was submitted" in proc.stderr
+    assert "Traceback" not in proc.stderr

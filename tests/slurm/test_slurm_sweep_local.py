@@ -170,3 +170,16 @@ def test_wandb_offline_table(tmp_path: Path) -> None:
     table = json.loads(tables[0].read_text())
     assert len(table["data"]) == 2
     assert "bucket_A" in table["columns"] and "judge_calls_per_epoch" in table["columns"]
+
+
+def test_reused_sweep_dir_summarizes_only_this_sweep(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    first = launch("curriculum.theta1=0.05,0.1,0.2", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = launch("curriculum.theta1=0.2", "curriculum.train_batch_size=16", f"hydra.sweep.dir={sweep}",
+                    "hydra/launcher=submitit_local", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr[-3000:]
+    summary, rows = read_summary(sweep)
+    assert summary["runs_total"] == 1 and len(rows) == 1
+    assert summary["runs"][0]["overrides"] == ["curriculum.theta1=0.2", "curriculum.train_batch_size=16",
+                                               "curriculum.progress=off"]

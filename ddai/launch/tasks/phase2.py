@@ -38,7 +38,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         out = submit.dry_run_report(plan)
         if missing:
             out["missing_env"] = missing
-            print(f"ddai: warning: missing API key(s): {', '.join(missing)} (a real submission would fail)",
+            print(f"ddai: warning: missing API key(s): {v.describe(missing)} (a real submission would fail)",
                   file=sys.stderr)
         print(json.dumps(out, indent=2))
         return out

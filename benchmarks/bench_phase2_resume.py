@@ -1,0 +1,114 @@
+#!/usr/bin/env python
+"""Phase 2 chain: work lost per interruption and time until training resumes (local Slurm).
+
+Runs on the REAL local cluster (tools/slurm_cluster.sh up) with the FAKE trainer
+(DDAI_PHASE2_TRAINER=fake, 1 s per step, save_freq=3), and compares, in the same run, with a
+baseline continuation by `scontrol requeue` (what a trap-and-requeue script does):
+
+  A  time-limit-style stop signal (scancel --batch --signal=USR1): the trainer saves and exits
+  B  hard kill (SIGKILL of every process of the job: no trap, no end record)
+  C  baseline: a job that requeues itself; time from the requeue to its restart
+
+Prints one JSON document on stdout. Usage: python benchmarks/bench_phase2_resume.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "phase2"))
+from conftest import plugin_overrides, write_bucket  # noqa: E402
+
+
+def wait_for(pred, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.2)
+    raise SystemExit("benchmark: timed out")
+
+
+def steps(run_dir: Path) -> list[dict]:
+    p = run_dir / "fake_steps.jsonl"
+    return [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
+
+
+def start_chain(tmp: Path, name: str) -> tuple[Path, str]:
+    manifest = write_bucket(tmp / "cur", rows=96, batch=8)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update(GEMINI_API_KEY="bench-key-000000", OPENAI_API_KEY="bench-key-000000",
+               DDAI_PHASE2_TRAINER="fake", DDAI_FAKE_STEP_SECONDS="1")
+    args = [sys.executable, "-m", "ddai.launch", "task=phase2", "phase2.model_path=/m", f"phase2.manifest={manifest}",
+            "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.logger=[console]",
+            f"phase2.run_dir={tmp / 'run'}", f"hydra.run.dir={tmp / 'h'}", f"phase2.slurm.job_name={name}",
+            "phase2.slurm.cpus_per_task=1", "phase2.slurm.time_min=10", "phase2.slurm.signal_s=30",
+            "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05", "phase2.save_freq=3",
+            *plugin_overrides(tmp)]
+    out = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp, check=True).stdout
+    return tmp / "run", json.loads(out)["job_id"]
+
+
+def interrupt(kind: str) -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        name = f"bench-{kind}-{os.getpid()}"
+        run_dir, job = start_chain(tmp, name)
+        try:
+            wait_for(lambda: len(steps(run_dir)) >= 5)
+            t0 = time.time()
+            if kind == "signal":
+                subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
+            else:
+                lines = subprocess.run(["scontrol", "listpids", job], capture_output=True, text=True).stdout
+                for line in lines.splitlines()[1:]:
+                    try:
+                        os.kill(int(line.split()[0]), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError, IndexError):
+                        pass
+            wait_for(lambda: any(s["job"] != job for s in steps(run_dir)))
+            done = steps(run_dir)
+            last_before = max(s["step"] for s in done if s["job"] == job)
+            first_after = next(s for s in done if s["job"] != job)
+            return {"interruption": kind, "steps_lost": last_before - (first_after["step"] - 1),
+                    "seconds_to_first_resumed_step_start": round(first_after["start"] - t0, 2),
+                    "seconds_to_first_resumed_step_end": round(first_after["end"] - t0, 2)}
+        finally:
+            subprocess.run(["scancel", "-n", name], capture_output=True)
+
+
+def baseline_requeue() -> dict:
+    with tempfile.TemporaryDirectory() as d:
+        stamp = Path(d) / "starts.txt"
+        script = Path(d) / "requeue.sh"
+        script.write_text("#!/bin/bash\necho \"$(date +%s.%N) ${SLURM_RESTART_COUNT:-0}\" >> " + str(stamp) + "\n"
+                          "if [ \"${SLURM_RESTART_COUNT:-0}\" = 0 ]; then echo requeue $(date +%s.%N) >> "
+                          + str(stamp) + "; scontrol requeue $SLURM_JOB_ID; sleep 30; fi\n")
+        job = subprocess.run(["sbatch", "--parsable", "--requeue", "--time=2", f"--output={d}/o.txt", str(script)],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        try:
+            wait_for(lambda: stamp.exists() and len(stamp.read_text().splitlines()) >= 3, 180)
+            lines = stamp.read_text().splitlines()
+            t_req = float(lines[1].split()[1])
+            t_restart = float(lines[2].split()[0])
+            return {"interruption": "baseline: scontrol requeue", "seconds_to_job_restart": round(t_restart - t_req, 2)}
+        finally:
+            subprocess.run(["scancel", job], capture_output=True)
+
+
+def main() -> int:
+    results = [interrupt("signal"), interrupt("sigkill"), baseline_requeue()]
+    print(json.dumps({"save_freq": 3, "step_seconds": 1.0, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
