@@ -25,7 +25,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "phase2"))
-from conftest import plugin_overrides, write_bucket  # noqa: E402
+from conftest import plugin_overrides, write_bucket
 
 
 def wait_for(pred, timeout: float = 120.0) -> None:
@@ -105,7 +105,13 @@ def baseline_requeue() -> dict:
 
 
 def main() -> int:
-    results = [interrupt("signal"), interrupt("sigkill"), baseline_requeue()]
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=2, help="samples per interruption kind (default 2)")
+    n = ap.parse_args().repeat
+    results = [interrupt(kind) for kind in ("signal", "sigkill") for _ in range(n)]
+    results.append(baseline_requeue())
     print(json.dumps({"save_freq": 3, "step_seconds": 1.0, "results": results}, indent=2))
     return 0
 

@@ -19,5 +19,8 @@ fi
 echo "== starting the local Slurm cluster" >&2
 bash tools/slurm_cluster.sh up
 
+# Slurm/verl tests fail (never skip) when their services are missing.
+export CI=${CI:-1}
+
 echo "== running the tests" >&2
 exec "$PY" -m pytest "$@"

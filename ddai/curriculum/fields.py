@@ -124,6 +124,18 @@ def extract_scores(obj: dict[str, Any], into: dict[str, float | None] | None = N
     return out
 
 
+_DATASET_ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*_\d+$")
+
+
+def dataset_id_like(value: str) -> bool:
+    """Whether a group id looks like a dataset id (``train_2``) rather than a uuid.
+
+    DDAI's streaming reward log (and its batch log when no uuid was set) writes the dataset id
+    as ``uid``; readers then also offer it as ``dataset_id`` evidence for matching.
+    """
+    return bool(_DATASET_ID.match(value))
+
+
 _DECK_DOC = re.compile(r"^(.*)_(\d+)$")
 
 
@@ -153,7 +165,7 @@ def deck_ids(docs: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-_QUESTION = re.compile(r"Question:\s*(.*?)\s*(?:<\|im_end\|>|<\|eot_id\|>|</s>|<end_of_turn>|$)", re.S)
+_QUESTION = re.compile(r"Question:\s*(.*?)\s*(?:<\|im_end\|>|<\|eot_id\|>|</s>|<end_of_turn>|$)", re.DOTALL)
 
 
 def question_from_prompt(prompt: str) -> str | None:

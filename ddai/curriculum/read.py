@@ -15,10 +15,10 @@ import hashlib
 import os
 import re
 import sys
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from ddai.curriculum.read_lines import Malformed, iter_lines, iter_parquet, parse_line
 from ddai.curriculum.read_steps import iter_steps, rollouts_from_step
@@ -126,7 +126,14 @@ def _progress_bar(total: int, enabled: bool | None) -> tuple[Callable[[int], Non
     if not enabled:
         return (lambda n: None), (lambda: None)
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     progress = Progress(TextColumn("reading logs"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                         TimeRemainingColumn(), console=Console(stderr=True), transient=False)
@@ -151,7 +158,7 @@ def iter_rollouts(
     stderr (default: only when stderr is a terminal).
     """
     if fmt != "auto" and fmt not in FORMATS:
-        raise ConfigError(f"unknown log format {fmt!r}", where="curriculum.log_format",
+        raise ConfigError(f"unknown log format {fmt!r}", where="curriculum.format",
                           expected=f"auto or one of {', '.join(FORMATS)}")
     files = _expand(paths)
     stats = stats if stats is not None else ReadStats()
@@ -179,35 +186,33 @@ def _read_one(path: Path, kind: str, strict: bool, stats: ReadStats,
 
     def on_malformed(line: int, reason: str) -> None:
         if strict:
-            raise InputError(f"line {line}: {reason}", where=path,
-                             expected="one JSON object per line (curriculum.strict=true stops at the first bad line)")
+            unit = "row" if kind == "parquet" else "line"
+            raise InputError(f"{unit} {line}: {reason}", where=path,
+                             expected="one rollout record per line (curriculum.strict=true stops at the first bad one)")
         stats.malformed += 1
         if len(stats.malformed_examples) < MAX_MALFORMED_EXAMPLES:
             stats.malformed_examples.append({"file": source, "line": line, "reason": reason})
 
-    with ExitStack() as stack:
-        if kind == "parquet":
-            for r in iter_parquet(path, advance, on_malformed=on_malformed):
+    if kind == "steps_json":
+        digest: dict[str, str] = {}
+        for key, step, groups in iter_steps(path, advance, digest):
+            batch = list(rollouts_from_step(path, source, key, step, groups))
+            stats.records += len(batch)
+            yield from batch
+        stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=digest["sha256"], format=kind))
+        return
+    if kind == "parquet":
+        for r in iter_parquet(path, advance, on_malformed=on_malformed):
+            stats.records += 1
+            yield r
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                hasher.update(chunk)
+    elif kind in ("jsonl", "events"):
+        with open(path, "rb") as fh:
+            for r in iter_lines(path, fh, hasher, advance, events=kind == "events", on_malformed=on_malformed):
                 stats.records += 1
                 yield r
-            with open(path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 22), b""):
-                    hasher.update(chunk)
-        else:
-            fh = stack.enter_context(open(path, "rb"))
-            if kind == "steps_json":
-                digest: dict[str, str] = {}
-                for key, step, groups in iter_steps(path, advance, digest):
-                    for r in rollouts_from_step(path, source, key, step, groups):
-                        stats.records += 1
-                        yield r
-                stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=digest["sha256"],
-                                            format=kind))
-                return
-            elif kind in ("jsonl", "events"):
-                for r in iter_lines(path, fh, hasher, advance, events=kind == "events", on_malformed=on_malformed):
-                    stats.records += 1
-                    yield r
-            else:  # pragma: no cover - guarded by iter_rollouts
-                raise ConfigError(f"unknown log format {kind!r}", expected=", ".join(FORMATS))
+    else:  # pragma: no cover - guarded by iter_rollouts
+        raise ConfigError(f"unknown log format {kind!r}", expected=", ".join(FORMATS))
     stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=hasher.hexdigest(), format=kind))

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO
 
 import orjson
 
 from ddai.curriculum.fields import (
     canonical_field,
     canonical_score,
+    dataset_id_like,
     deck_ids,
     question_from_prompt,
     score_value,
@@ -125,6 +127,8 @@ def rollout_from_record(rec: Any, source: str, line: int | None) -> Rollout:
     group = fields.get("group")
     if isinstance(group, (str, int)) and not isinstance(group, bool) and str(group) != "":
         group = str(group)
+        if dataset_id is None and dataset_id_like(group):
+            dataset_id = group
     elif dataset_id is not None:
         group = dataset_id
     else:

@@ -1,43 +1,48 @@
 """Streaming reader for the step-keyed JSON document (``{"step_N": {"<uid>": {...}}}``).
 
-Why not ``json.load``: real files are one JSON value of gigabytes, and >90 % of their bytes are
-response texts the statistics never look at. Parsing them (even with orjson) costs time and
+Why not ``json.load``: real files are one JSON value of gigabytes, and ~90 % of their bytes are
+response texts the statistics never look at. Parsing them -- even with orjson -- costs time and
 memory for nothing. This reader instead:
 
-1. reads fixed-size chunks and, with one C-speed regular expression, replaces every *long*
-   string value (responses, anything >= ``LONG`` characters) by ``""`` -- the result is a small
-   "skeleton" of the document that is still valid JSON;
-2. splits the skeleton at the top-level ``"step_N":`` keys and parses one step at a time with
-   orjson (falling back to the standard library for the ``NaN`` literals Python's ``json.dump``
-   writes), so memory is bounded by the largest step, not by the file;
-3. keeps ``"prompt"`` strings whole (the question is decoded from them).
+1. reads 8 MB chunks (the next one is read and SHA-256-hashed in a helper thread) and cuts each
+   right before the last ``"response"`` key it contains, so no response value is split;
+2. removes every ``"response"`` value with one C-speed regular expression (:func:`skeleton`);
+   what remains -- prompts, scores, documents -- is a small "skeleton" that is still valid JSON;
+3. splits the skeleton at the ``"step_N": {`` keys and parses one step at a time with orjson,
+   so memory is bounded by one chunk plus one step, whatever the file size.
 
-Why the string matching is exact: in valid JSON every ``"`` inside a string is escaped, so a
-``"`` that is not preceded by a backslash is a string delimiter. A match can therefore only start
-at an opening quote (a real string, consumed with the standard escape-aware pattern) or at a
-closing quote, in which case it spans only the structural text up to the next string -- which in
-this document is always far shorter than ``LONG`` -- and is rejected by the length test. Keys are
-never replaced (``(?!\\s*:)``). The same argument makes the patterns position-independent, so a
-chunk can be searched from any offset. Whatever slips through (a corrupt file) fails the orjson
-parse of its step and is reported with the file and byte offset.
+Why cutting and matching on byte patterns is exact: inside a JSON string every ``"`` is escaped,
+so the byte sequences ``"response"`` + ``:`` and ``"step_N": {`` with an unescaped opening
+quote can only be real keys, never text inside a string; and a response value ends at the first
+quote that follows an even run of backslashes (the pattern checks the run). A step-like key
+nested inside a step also splits, but the text before it is then not a complete object: the
+parser notices and joins the pieces again. Whatever else is wrong with a file fails the orjson
+parse of its step and is reported with the file and the byte offset of the error.
+
+Big files are scanned in a forked helper process (steps 1-3 up to the split) while this process
+parses and builds the Rollout records: the two halves take about the same CPU time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
 import os
 import re
-from pathlib import Path
+import signal
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, Callable, Iterator, NoReturn
+from pathlib import Path
+from typing import Any, BinaryIO, NoReturn
 
 import orjson
 
 from ddai.curriculum.fields import (
     canonical_field,
     canonical_score,
+    dataset_id_like,
     deck_ids,
     question_from_prompt,
     score_value,
@@ -63,23 +68,6 @@ _RESPONSE_EMPTY = b'"response":""'
 _STEP_KEY = re.compile(rb'"(step_?(\d+))"\s*:\s*\{')
 _HEAD = re.compile(rb'\A\s*\{\s*\Z')
 _NAN = re.compile(rb'(?<=[:,\[])(\s*)(NaN|-?Infinity)(?=\s*[,\]}])')
-_QUOTE = re.compile(rb'"(?<!\\")')          # a quote not directly preceded by a backslash
-
-
-def _string_end(buf: bytes, start: int) -> int:
-    """Index of the closing quote of the string whose body starts at ``start`` (-1: not in buf)."""
-    pos = start
-    while True:
-        m = _QUOTE.search(buf, pos)
-        if m is None:
-            return -1
-        q = m.start()
-        k = q - 1
-        while k >= start and buf[k] == 92:
-            k -= 1
-        if (q - 1 - k) % 2 == 0:
-            return q
-        pos = q + 1
 
 
 _STRING_EXACT = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -171,19 +159,38 @@ def scan_steps(path: Path, fh: BinaryIO, hasher: Any, advance: Callable[[int], N
     state = _StepState(path, path.stat().st_size)
     carry = b""
     for chunk in _prefetched_chunks(fh, hasher, advance, chunk_size):
-        data = carry + chunk if carry else chunk
-        cut = data.rfind(b'"response"')
+        first = chunk.find(b'"response"') if carry else 0
+        if first < 0 or (carry and len(carry) + len(chunk) < 2 * _MARGIN):
+            data = carry + chunk   # no key in this chunk: keep collecting (a very long response)
+        elif carry:
+            # The carried response ends before this chunk's first key: finish it on a small copy
+            # and scan the rest of the chunk in place (no copy of the 8 MB).
+            yield from state.feed(skeleton(carry + chunk[:first]))
+            data = memoryview(chunk)[first:]
+        else:
+            data = chunk
+        cut = _rfind(data, b'"response"')
         if cut <= 0:
             if len(data) < _MAX_CARRY:
-                carry = data     # a response longer than a chunk (or none yet): read on
+                carry = bytes(data)  # a response longer than a chunk (or none yet): read on
                 continue
             # Still none (a document without responses): cut after the last complete string,
             # found with the exact pattern -- slow, but only for such unusual documents.
-            cut = _aligned_cut(data[: len(data) - _MARGIN])
+            cut = _aligned_cut(bytes(data[: len(data) - _MARGIN]))
         yield from state.feed(skeleton(data[:cut] if cut < len(data) else data))
-        carry = data[cut:]
+        carry = bytes(data[cut:])
     yield from state.feed(skeleton(carry))
     yield from state.close()
+
+
+def _rfind(data: bytes | memoryview, needle: bytes) -> int:
+    """``rfind`` for bytes or a memoryview of bytes (offset relative to ``data``)."""
+    if isinstance(data, memoryview):
+        base = data.obj
+        start = len(base) - len(data)  # views here are always suffixes of their chunk
+        i = base.rfind(needle, start)
+        return i - start if i >= 0 else -1
+    return data.rfind(needle)
 
 
 # Files at least this big are scanned in a helper process (the skeleton pass runs on another
@@ -202,7 +209,8 @@ def iter_steps(path: Path, advance: Callable[[int], None], digest: dict[str, str
     if parallel is None:
         env = os.environ.get("DDAI_READ_PARALLEL", "").strip().lower()
         parallel = (env not in ("0", "false", "no") and size >= PARALLEL_MIN_BYTES
-                    and (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods())
+                    and (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods()
+                    and not mp.current_process().daemon)  # daemonic processes may not fork children
     raw_steps = _scan_in_worker(path, advance, digest, chunk_size) if parallel else _scan_here(
         path, advance, digest, chunk_size)
     pending: tuple[str, int, list[bytes]] | None = None
@@ -237,7 +245,11 @@ def _scan_here(path: Path, advance: Callable[[int], None], digest: dict[str, str
 
 
 def _worker(path_str: str, chunk_size: int, conn: Any) -> None:
-    """Helper process: scan the file and send raw steps, progress, the digest, or the error."""
+    """Helper process: scan the file and send raw steps, progress, the digest, or the error.
+
+    Ctrl-C is left to the parent, which stops this process when its reader is closed.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     path = Path(path_str)
     try:
         hasher = hashlib.sha256()
@@ -245,12 +257,21 @@ def _worker(path_str: str, chunk_size: int, conn: Any) -> None:
             for raw in scan_steps(path, fh, hasher, lambda n: conn.send(("progress", n)), chunk_size):
                 conn.send(("step", raw))
         conn.send(("done", hasher.hexdigest()))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent stopped reading
     except InputError as exc:
-        conn.send(("input_error", (exc.what, exc.where, exc.expected)))
-    except BaseException as exc:  # pragma: no cover - reported to the parent verbatim
-        conn.send(("crash", f"{type(exc).__name__}: {exc}"))
+        _send_quietly(conn, ("input_error", (exc.what, exc.where, exc.expected)))
+    except BaseException as exc:  # noqa: BLE001  # pragma: no cover - reported to the parent verbatim
+        _send_quietly(conn, ("crash", f"{type(exc).__name__}: {exc}"))
     finally:
         conn.close()
+
+
+def _send_quietly(conn: Any, message: tuple[str, Any]) -> None:
+    try:
+        conn.send(message)
+    except OSError:
+        pass
 
 
 def _scan_in_worker(path: Path, advance: Callable[[int], None], digest: dict[str, str],
@@ -399,16 +420,32 @@ def _raise_malformed(path: Path, key: str, size: int) -> NoReturn:
                      expected="a valid step-keyed JSON document")
 
 
+# The hot loop builds Rollout records positionally (2.5x cheaper than keywords); make sure the
+# field order it relies on is still the record's.
+_POSITIONAL = ("group", "source", "line", "step", "sample_idx", "dataset_id", "question", "deck_ids",
+               "reference_docs", "retrieved_docs", "scores", "latency_s", "error")
+if tuple(f.name for f in dataclasses.fields(Rollout))[: len(_POSITIONAL)] != _POSITIONAL:  # pragma: no cover
+    raise ImportError("ddai.curriculum.records.Rollout fields were reordered; update read_steps._POSITIONAL")
+
 _MISSING = object()
-_SCORE_KEYS: dict[str, str | None] = {}     # raw key -> canonical score name (None: not a score)
+# key layout of a scores object (the tuple of its keys, shared by almost every agent of a log)
+# -> which of its keys are scores, and under which canonical name (first spelling wins)
+_LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 _DECKS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
-def _score_key(key: str) -> str | None:
-    canon = canonical_score(key)
-    if len(_SCORE_KEYS) < 10_000:
-        _SCORE_KEYS[key] = canon
-    return canon
+def _layout(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    seen: set[str] = set()
+    pairs = []
+    for k in keys:
+        canon = canonical_score(k)
+        if canon is not None and canon not in seen:
+            seen.add(canon)
+            pairs.append((k, canon))
+    out = tuple(pairs)
+    if len(_LAYOUTS) < 10_000:
+        _LAYOUTS[keys] = out
+    return out
 
 
 def _docs(value: Any) -> tuple[str, ...]:
@@ -427,7 +464,7 @@ def rollouts_from_step(path: Path, source: str, key: str, step: int, groups: dic
     The hot loop of the reader (one pass per agent): plain dict/type checks and caches for
     alias lookups and deck ids, no per-agent helper calls when the data is well formed.
     """
-    score_keys = _SCORE_KEYS
+    layouts = _LAYOUTS
     decks = _DECKS
     for uid, group in groups.items():
         agents = group.get("agents") if type(group) is dict else None
@@ -436,7 +473,7 @@ def rollouts_from_step(path: Path, source: str, key: str, step: int, groups: dic
                              expected='{"prompt": "...", "agents": [{"agent_id": 1, "scores": {...}}]}')
         prompt = group.get("prompt")
         question = question_from_prompt(prompt) if type(prompt) is str else None
-        dataset_id = None
+        dataset_id = uid if dataset_id_like(uid) else None
         if len(group) > 2:
             for gk, gv in group.items():
                 if gk not in ("agents", "prompt") and canonical_field(gk) == "dataset_id" and isinstance(gv, str):
@@ -449,24 +486,32 @@ def rollouts_from_step(path: Path, source: str, key: str, step: int, groups: dic
             ref: tuple[str, ...] = ()
             ret: tuple[str, ...] = ()
             err = None
-            for obj in (agent.get("scores"), agent):
-                if type(obj) is not dict:
-                    continue
-                for k, v in obj.items():
-                    canon = score_keys.get(k, _MISSING)
-                    if canon is _MISSING:
-                        canon = _score_key(k)
-                    if canon is not None and canon not in scores:
-                        t = type(v)
-                        scores[canon] = v if t is float else (float(v) if t is int else score_value(v))
-                if obj is not agent:
-                    det = obj.get("ndcg_details")
-                    if type(det) is dict:
-                        ref = _docs(det.get("reference_documents"))
-                        ret = _docs(det.get("retrieved_documents"))
-                    fr = obj.get("fail_reason")
-                    if fr and type(fr) is str:
-                        err = fr
+            so = agent.get("scores")
+            if type(so) is dict:
+                keys = tuple(so)
+                pairs = layouts.get(keys, _MISSING)
+                if pairs is _MISSING:
+                    pairs = _layout(keys)
+                for k, canon in pairs:
+                    v = so[k]
+                    t = type(v)
+                    scores[canon] = v if t is float else (float(v) if t is int else score_value(v))
+                det = so.get("ndcg_details")
+                if type(det) is dict:
+                    ref = _docs(det.get("reference_documents"))
+                    ret = _docs(det.get("retrieved_documents"))
+                fr = so.get("fail_reason")
+                if fr and type(fr) is str:
+                    err = fr
+            keys = tuple(agent)
+            pairs = layouts.get(keys, _MISSING)
+            if pairs is _MISSING:
+                pairs = _layout(keys)
+            for k, canon in pairs:  # scores written beside "scores" (rare)
+                if canon not in scores:
+                    v = agent[k]
+                    t = type(v)
+                    scores[canon] = v if t is float else (float(v) if t is int else score_value(v))
             deck = decks.get(ref)
             if deck is None:
                 deck = deck_ids(ref)

@@ -17,9 +17,10 @@ import json
 import math
 import random
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -190,8 +191,8 @@ def generate_dataset(n: int, seed: int = 0) -> list[RowTruth]:
 
 def _hf_metadata() -> bytes:
     """The ``huggingface`` schema metadata HF datasets (2.x/3.x, as the users' files) writes."""
-    v = lambda dt: {"dtype": dt, "_type": "Value"}  # noqa: E731
-    seq = lambda f: {"feature": f, "_type": "Sequence"}  # noqa: E731
+    v = lambda dt: {"dtype": dt, "_type": "Value"}
+    seq = lambda f: {"feature": f, "_type": "Sequence"}
     features = {
         "id": v("string"), "file_name": v("string"), "reference_page": seq(v("int64")),
         "data_source": v("string"),
@@ -394,7 +395,7 @@ class _Writers:
                 ctx = atomic_path(out_dir / names[shape])
                 tmp = ctx.__enter__()
                 self._ctx[shape] = ctx
-                self.fh[shape] = open(tmp, "w", encoding="utf-8", newline="\n")
+                self.fh[shape] = open(tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed in close()
         if "steps_json" in self.fh:
             self.fh["steps_json"].write("{")
 
@@ -432,9 +433,9 @@ class _Writers:
             if self._step_open is not None:
                 fh.write(f"{nl}{pad}}}")
             fh.write(f"{nl}}}\n")
-        for shape, fh in self.fh.items():
+        for fh in self.fh.values():
             fh.close()
-        for shape, ctx in self._ctx.items():
+        for ctx in self._ctx.values():
             if ok:
                 ctx.__exit__(None, None, None)
             else:
@@ -492,7 +493,7 @@ def write_example_set(
     out.mkdir(parents=True, exist_ok=True)
     rows = generate_dataset(n_prompts, seed)
     rng = random.Random(f"ddai-logs-{seed}")
-    plan = _plan_groups(rng, rows, int(round(orphan_fraction * n_prompts)), coverage, repeat_fraction,
+    plan = _plan_groups(rng, rows, round(orphan_fraction * n_prompts), coverage, repeat_fraction,
                         groups_per_step, seed)
     write_dataset(out / names["dataset"], rows)
     writers = _Writers(out, shapes, names, indent)

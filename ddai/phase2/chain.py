@@ -123,9 +123,14 @@ def begin(run_dir: Path, job_id: str, restart_count: int, script: str, time_limi
         st["running_job"] = str(job_id)
         st["status"] = "running"
         st["message"] = f"job {job_id} training from step {latest} of {total}"
+        record["script"], record["time_limit"] = script, time_limit
         succ = record["successor_id"]
         if submit and not (succ and _squeue_alive(succ)):
-            record["successor_id"] = submit_successor(run_dir, plan, job_id, script, time_limit)
+            try:
+                record["successor_id"] = submit_successor(run_dir, plan, job_id, script, time_limit)
+            except DdaiError as exc:  # train anyway; `end` tries again while this job still runs
+                record["successor_id"] = None
+                cs.log(run_dir, f"warning: {exc}")
         cs.log(run_dir, f"job {job_id} begins (restart {st['restarts']}, Slurm restart count {restart_count}) "
                         f"at checkpoint {latest}/{total}; successor {record['successor_id']} waits (afterany)")
     return EXIT_RUN
@@ -155,6 +160,15 @@ def end(run_dir: Path, job_id: str, rc: int, signalled: bool) -> int:
             return 0
         st["status"] = "waiting"
         succ = rec.get("successor_id") if rec else None
+        if rec is not None and not succ and rec.get("script"):
+            try:
+                succ = rec["successor_id"] = submit_successor(run_dir, plan, job_id, rec["script"],
+                                                              rec.get("time_limit"))
+            except DdaiError as exc:
+                st["message"] = f"job {job_id} ended at checkpoint {latest}/{total} and no successor could be " \
+                                f"submitted ({exc}); resubmit the run to continue"
+                cs.log(run_dir, st["message"])
+                return 1
         st["message"] = f"job {job_id} ended at checkpoint {latest}/{total}; successor {succ} continues"
         cs.log(run_dir, st["message"] + (" (stop signal)" if signalled else f" (trainer rc={rc})"))
     return 0
@@ -207,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             return end(run_dir, rest[1], int(rest[2]), rest[3] == "1")
         if cmd == "argv":
             sys.stdout.write("\0".join(trainer_argv(run_dir)) + "\0")
+            return 0
+        if cmd == "wandb-id":
+            print(read_plan(run_dir / PLAN_NAME).get("wandb_run_id", ""))
             return 0
         if cmd == "env":
             # Names of required secrets that are missing (names only, never values).

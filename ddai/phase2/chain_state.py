@@ -13,8 +13,9 @@ import contextlib
 import fcntl
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ddai.atomic import atomic_write_text
 

@@ -12,7 +12,7 @@ upstream verl 0.9 reads (see docs/phase2.md for the mapping table).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
@@ -37,7 +37,7 @@ class AgentSettings:
     loop: str = "ddai_search_agent"
     loops_yaml: str = "ddai.agent:agent_loops.yaml"
     # ddai's agent speaks its own tag protocol: no verl tool registry (null).
-    tool_config: Optional[str] = None
+    tool_config: str | None = None
     max_turns: int = 7
     max_tool_response_length: int = 4096
     num_workers: int = 8
@@ -73,12 +73,12 @@ class SlurmSettings:
     nodes: int = 1
     gpus_per_node: int = 4
     cpus_per_task: int = 16
-    mem: Optional[str] = None
+    mem: str | None = None
     time_min: int = 2880
     signal_s: int = 300
-    partition: Optional[str] = None
-    account: Optional[str] = None
-    job_name: Optional[str] = None
+    partition: str | None = None
+    account: str | None = None
+    job_name: str | None = None
     extra_args: list[str] = field(default_factory=list)
     max_restarts: int = 20
     max_no_progress: int = 3
@@ -91,10 +91,10 @@ class Phase2Config:
     """Everything one Phase 2 run needs; rendered to verl overrides by :mod:`ddai.phase2.render`."""
 
     # What to train and on what. Either a curriculum manifest (its training bucket) or a parquet.
-    model_path: Optional[str] = None
-    manifest: Optional[str] = None
-    train_file: Optional[str] = None
-    val_file: Optional[str] = None
+    model_path: str | None = None
+    manifest: str | None = None
+    train_file: str | None = None
+    val_file: str | None = None
     image_key: str = "images"
     max_prompt_length: int = 4096
     max_response_length: int = 2048
@@ -131,11 +131,11 @@ class Phase2Config:
     experiment_name: str = "gspo_phase2_gemini_flash"
     logger: list[str] = field(default_factory=lambda: ["console", "wandb"])
     run_dir: str = "runs/${phase2.experiment_name}"
-    checkpoint_dir: Optional[str] = None
+    checkpoint_dir: str | None = None
     save_freq: int = 30
     test_freq: int = -1
     resume_mode: str = "auto"
-    max_actor_ckpt_to_keep: Optional[int] = None
+    max_actor_ckpt_to_keep: int | None = None
 
     # Secrets the run needs, by environment variable name only (never their values).
     # "A|B" means either name will do (the judge accepts GEMINI_API_KEY or GOOGLE_API_KEY).

@@ -56,6 +56,7 @@ def build_plan(p: Any, *, compose: bool = True, semantic: bool = True) -> render
         overrides=overrides, command=["-m", render.TRAINER_MODULE, *overrides], required_env=env_names,
         sbatch_args=render.sbatch_args(p, run_dir), max_restarts=p.slurm.max_restarts,
         max_no_progress=p.slurm.max_no_progress, nodes=p.slurm.nodes, gpus_per_node=p.slurm.gpus_per_node,
+        wandb_run_id=render.wandb_run_id(run_dir, p.experiment_name),
     )
     if p.defer_data_check:
         plan.notes.append(f"data check deferred: manifest {p.manifest} is read when the first job starts")
@@ -85,7 +86,7 @@ def finalize_deferred(plan_path: Path) -> dict[str, Any]:
         raise ConfigError(f"the training bucket has {rows} rows: verl drops the last {rest} (drop_last)",
                           where=manifest, expected=f"a multiple of {tbs} rows (curriculum.remainder=trim|pad)")
     epochs = _epochs_from(plan)
-    subst = lambda s: s.replace(DEFERRED, train_file)  # noqa: E731
+    subst = lambda s: s.replace(DEFERRED, train_file)
     plan["overrides"] = [subst(o) for o in plan["overrides"]]
     plan["command"] = [subst(o) for o in plan["command"]]
     plan.update(train_file=train_file, train_rows=rows, steps_per_epoch=steps, total_steps=steps * epochs)

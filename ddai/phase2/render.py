@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ddai.errors import ConfigError
 
@@ -43,6 +44,7 @@ class Plan:
     max_no_progress: int
     nodes: int
     gpus_per_node: int
+    wandb_run_id: str = ""  # one W&B run across all jobs of the chain (WANDB_RESUME=allow)
     version: int = PLAN_VERSION
     notes: list[str] = field(default_factory=list)
 
@@ -228,6 +230,13 @@ def sbatch_args(p: Any, run_dir: str) -> list[str]:
         args.append(f"--account={sl.account}")
     args.extend(str(a) for a in sl.extra_args)
     return args
+
+
+def wandb_run_id(run_dir: str, experiment: str) -> str:
+    """Stable W&B run id of a chain: every job logs into the same W&B run."""
+    import hashlib
+
+    return hashlib.sha1(f"{run_dir}\0{experiment}".encode()).hexdigest()[:16]
 
 
 def shell_line(argv: list[str]) -> str:

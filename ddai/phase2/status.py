@@ -45,13 +45,13 @@ def render(view: dict[str, Any]) -> str:
     lines = [f"run      {view['run_dir']}",
              f"status   {view['status']}  {view['message']}",
              f"progress step {view['step']} / {view['total_steps']}  checkpoints {view['checkpoints'][-5:]}",
-             f"budgets  restarts {view['restarts']}/{view['max_restarts']}  "
-             f"jobs without progress {view['no_progress']}/{view['max_no_progress']}",
+             (f"budgets  restarts {view['restarts']}/{view['max_restarts']}  "
+              f"jobs without progress {view['no_progress']}/{view['max_no_progress']}"),
              "jobs     id        started(UTC)    ended(UTC)      ckpt    rc   successor  reason"]
     for j in view["jobs"]:
         lines.append(f"         {j['job_id']:<9} {_t(j.get('started')):<15} {_t(j.get('ended')):<15} "
                      f"{j.get('ckpt_at_start')}->{j.get('ckpt_at_end') if j.get('ckpt_at_end') is not None else '?':<4} "
-                     f"{str(j.get('rc')):<4} {str(j.get('successor_id')):<10} {j.get('end_reason') or ''}")
+                     f"{j.get('rc')!s:<4} {j.get('successor_id')!s:<10} {j.get('end_reason') or ''}")
     lines.append(f"log      {view['log']}")
     return "\n".join(lines)
 

@@ -226,8 +226,7 @@ def compose_verl(overrides: list[str]) -> Any:
 
     for o in overrides:
         key = o.split("=", 1)[0]
-        if key.startswith("++"):
-            key = key[2:]
+        key = key.removeprefix("++")
         if key.startswith("+") and not key[1:].startswith(PLUS_ALLOWED):
             raise ConfigError(f"override {o.split('=', 1)[0]!r} adds a key verl 0.9 does not read",
                               where="verl overrides",

@@ -124,7 +124,10 @@ class Sweep:
     runs: dict[str, dict[str, Any]] = field(default_factory=dict)  # job -> its sweep_summary run
 
     def summary(self) -> dict[str, Any]:
-        buckets = sorted({b for _, c in self.jobs for b in c.buckets})
+        names = {b for _, c in self.jobs for b in c.buckets}
+        first = [b for b in ("A", "B", "0") if b in names]
+        last = [b for b in ("unmatched",) if b in names]
+        buckets = first + sorted(names - set(first) - set(last)) + last
         jobs = []
         for name, c in self.jobs:
             run = self.runs.get(name, {})

@@ -51,7 +51,7 @@ def pct(x: float | None) -> str:
 
 
 def _table(title: str, cols: Iterable[str], *, left: int = 1) -> Table:
-    t = Table(title=title, title_justify="left", show_edge=True)
+    t = Table(title=title, title_justify="left", show_edge=True, min_width=min(len(title), 100))
     for i, c in enumerate(cols):
         t.add_column(c, justify="left" if i < left else "right", no_wrap=i >= left)
     return t
@@ -59,7 +59,7 @@ def _table(title: str, cols: Iterable[str], *, left: int = 1) -> Table:
 
 def render(rep: Report, console: Console) -> None:
     for c in rep.curricula:
-        console.print(buckets_table(f"Buckets — {c.manifest_path}", c.summary()))
+        console.print(buckets_table(f"Buckets — {c.dir}", c.summary()))
     for sw in rep.sweeps:
         console.print(sweep_table(sw.summary()))
     for lr in rep.logs:
@@ -81,7 +81,8 @@ def buckets_table(title: str, s: dict[str, Any]) -> Table:
         mark = " (train)" if b == s.get("train_bucket") else ""
         t.add_row(f"{b}{mark}", f(n), pct(n / total if total else None))
     bits = [f"rule {s['rule']}" if s.get("rule") else "", f"score {s['score']}",
-            f"thresholds {s['thresholds']}" if s.get("thresholds") else "",
+            ("thresholds " + " ".join(f"{k}={v}" for k, v in s["thresholds"].items()))
+            if isinstance(s.get("thresholds"), dict) and s["thresholds"] else "",
             f"steps/epoch {s['steps_per_epoch']}" if s.get("steps_per_epoch") is not None else ""]
     t.caption = " · ".join(b for b in bits if b)
     return t
@@ -90,7 +91,8 @@ def buckets_table(title: str, s: dict[str, Any]) -> Table:
 def sweep_table(s: dict[str, Any]) -> Table:
     names = s["bucket_names"]
     price = any(j.get("est_price_total") is not None for j in s["jobs"])
-    t = _table(f"Sweep — {s['path']}", ["job", "overrides", *names, "steps/epoch", *(["est. cost"] if price else [])])
+    t = _table(f"Sweep — {s['path']}", ["job", "overrides", *names, "steps/epoch", *(["est. cost"] if price else [])],
+               left=2)
     for j in s["jobs"]:
         label = " ".join(j["overrides"]) if j.get("overrides") else f(j.get("rule"))
         t.add_row(j["job"], label, *[f(j["buckets"].get(b)) for b in names], f(j.get("steps_per_epoch")),

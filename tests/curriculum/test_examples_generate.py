@@ -33,7 +33,7 @@ def _digests(d: Path) -> dict[str, str]:
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path):
-    kw = dict(n_prompts=40, shapes=SHAPES, response_bytes=300)
+    kw = {"n_prompts": 40, "shapes": SHAPES, "response_bytes": 300}
     write_example_set(tmp_path / "a", seed=3, **kw)
     write_example_set(tmp_path / "b", seed=3, **kw)
     write_example_set(tmp_path / "c", seed=4, **kw)
@@ -126,13 +126,13 @@ def test_cli_writes_requested_shapes(tmp_path):
     out = tmp_path / "cli"
     res = subprocess.run([sys.executable, str(REPO / "tools" / "make_example_data.py"), "--out", str(out),
                           "--prompts", "20", "--seed", "2", "--shapes", "jsonl,events", "--response-bytes", "150"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, check=False)
     assert res.returncode == 0, res.stderr
     summary = json.loads(res.stdout)
     assert summary["rows"] == 20 and set(summary["files"]) == {"dataset", "jsonl", "events"}
     assert (out / DEFAULT_NAMES["jsonl"]).stat().st_size == summary["files"]["jsonl"]["bytes"]
     bad = subprocess.run([sys.executable, str(REPO / "tools" / "make_example_data.py"), "--out", str(out),
-                          "--shapes", "xml"], capture_output=True, text=True, timeout=120)
+                          "--shapes", "xml"], capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 2 and "unknown shapes" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -128,7 +128,7 @@ def test_events_other_types_ignored(tmp_path):
 
 
 def test_pretty_printed_and_ascii_escaped_documents_read_the_same(example, tmp_path):
-    out, truth = example
+    out, _ = example
     compact = list(iter_rollouts(out / DEFAULT_NAMES["steps_json"]))
     doc = json.loads((out / DEFAULT_NAMES["steps_json"]).read_text())
     for i, (indent, ascii_) in enumerate([(2, False), (None, True), (4, True)]):
@@ -232,3 +232,50 @@ def test_documents_without_responses_and_tiny_carry(tmp_path, monkeypatch):
     digest: dict[str, str] = {}
     got = list(iter_steps(p, lambda n: None, digest, chunk_size=64, parallel=False))
     assert [(k, obj) for k, _, obj in got] == list(doc.items())
+
+
+def test_progress_bar_on_request_only_and_gc_restored(example, capsys):
+    import gc
+
+    out, _ = example
+    path = out / DEFAULT_NAMES["steps_json"]
+    assert gc.isenabled()
+    list(iter_rollouts(path, progress=True))
+    err = capsys.readouterr().err
+    assert "reading logs" in err
+    list(iter_rollouts(path))  # stderr is not a terminal under pytest: no bar
+    assert capsys.readouterr().err == ""
+    it = iter_rollouts(path)
+    next(it)
+    assert not gc.isenabled()  # paused while reading ...
+    it.close()
+    assert gc.isenabled()      # ... and restored when the caller stops early
+
+
+def test_dataset_id_shaped_uids_are_offered_as_dataset_ids(tmp_path):
+    p = tmp_path / "flash.jsonl"
+    p.write_text('{"uid": "train_42", "sample_idx": 0, "ndcg": 1.0}\n'
+                 '{"uid": "6f1c2a3e-0000-4000-8000-000000000000", "sample_idx": 0, "ndcg": 0.0}\n'
+                 '{"uid": "train_7", "dataset_id": "train_8", "ndcg": 0.5}\n')
+    assert [(r.group, r.dataset_id) for r in iter_rollouts(p)] == [
+        ("train_42", "train_42"), ("6f1c2a3e-0000-4000-8000-000000000000", None), ("train_7", "train_8")]
+    doc = tmp_path / "steps.json"
+    doc.write_text(json.dumps({"step_1": {"train_5": {"prompt": "Question: q?", "agents": [{"scores": {"ndcg": 1}}]}}}))
+    assert [(r.group, r.dataset_id) for r in iter_rollouts(doc)] == [("train_5", "train_5")]
+
+
+def test_helper_process_stops_when_the_reader_is_closed(example, monkeypatch):
+    import multiprocessing
+
+    import ddai.curriculum.read_steps as rs_mod
+
+    out, truth = example
+    monkeypatch.setattr(rs_mod, "PARALLEL_MIN_BYTES", 0)
+    stats = ReadStats()
+    full = list(iter_rollouts(out / DEFAULT_NAMES["steps_json"], stats=stats))  # parallel: same result
+    assert len(full) == sum(len(g.ndcg) for g in truth.groups)
+    assert stats.files[0].sha256 == hashlib.sha256((out / DEFAULT_NAMES["steps_json"]).read_bytes()).hexdigest()
+    it = iter_rollouts(out / DEFAULT_NAMES["steps_json"])
+    next(it)
+    it.close()
+    assert multiprocessing.active_children() == []

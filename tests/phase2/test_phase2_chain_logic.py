@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ddai.phase2 import chain, chain_state as cs
+from ddai.phase2 import chain
+from ddai.phase2 import chain_state as cs
 from ddai.phase2.plan import PLAN_NAME, build_plan, write_plan
 from ddai.phase2.prepare import compose_ddai
 

@@ -108,3 +108,9 @@ def test_empty_log_just_started(tmp_path, capsys):
 def test_unknown_prompt_is_a_warning(hand_log, capsys):
     assert main([str(hand_log), "--json", "--prompt", "train_999"]) == 0
     assert "--prompt train_999 is not a prompt of any log" in capsys.readouterr().err
+
+
+def test_progress_never_touches_stdout(hand_log, capsys):
+    assert main([str(hand_log), "--json", "--progress", "on"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["logs"][0]["rollouts"] == 10

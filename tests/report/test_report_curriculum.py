@@ -37,12 +37,12 @@ def test_bucket_counts_per_run_and_across_a_sweep(curriculum_dir, sweep_dir, cap
     sw = doc["sweeps"][0]
     assert [j["job"] for j in sw["jobs"]] == ["0", "1", "10"]           # natural order
     assert [j["buckets"]["A"] for j in sw["jobs"]] == [2, 3, 1]
-    assert sw["bucket_names"] == ["0", "A", "B", "unmatched"]
+    assert sw["bucket_names"] == ["A", "B", "0", "unmatched"]
     assert sw["sweep_summary"][1] == {"job": 1, "A": 3}
     assert main([str(sweep_dir)]) == 0
     err = capsys.readouterr().err
     row = next(line for line in err.splitlines() if line.replace(" ", "").startswith("│10│"))
-    assert [c.strip() for c in row.strip("│ ").split("│")] == ["10", "threshold", "1", "1", "2", "3", "0"]
+    assert [c.strip() for c in row.strip("│ ").split("│")] == ["10", "threshold", "1", "2", "1", "3", "0"]
 
 
 @pytest.mark.parametrize("with_stats", [True, False])

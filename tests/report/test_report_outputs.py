@@ -7,7 +7,6 @@ import io
 import re
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from ddai.report.cli import main
@@ -65,7 +64,6 @@ def test_histogram_draws_bucket_thresholds(hand_log, curriculum_dir, tmp_path):
 
 
 def test_wandb_offline_run(hand_log, tmp_path, monkeypatch, capsys):
-    pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")

@@ -35,6 +35,10 @@ def cluster_problem() -> str | None:
     states = out.stdout.split()
     if not any(s.rstrip("*~#") in ("idle", "mixed", "allocated", "completing") for s in states):
         return f"no usable node (states: {states or 'none'})"
+    acct = subprocess.run(["sacct", "-o", "JobID,State", "--parsable2", "-j", "1"], capture_output=True, text=True)
+    if acct.returncode != 0:
+        return (f"sacct does not answer ({acct.stderr.strip()}); the shim /usr/local/bin/sacct must come "
+                f"before /usr/bin in PATH (found {shutil.which('sacct')})")
     return None
 
 

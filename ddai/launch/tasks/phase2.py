@@ -16,7 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from ddai.phase2 import submit, validate as v
+from ddai.phase2 import submit
+from ddai.phase2 import validate as v
 from ddai.phase2.plan import build_plan
 from ddai.phase2.render import required_env
 

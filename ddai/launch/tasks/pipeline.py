@@ -59,7 +59,7 @@ def _prepare(cfg: DictConfig) -> tuple[list[str], Any]:
 
 def validate(cfg: DictConfig) -> None:
     curriculum_task.validate(cfg)
-    _, p = _prepare(cfg)
+    _prepare(cfg)  # points phase2 at the manifest the bucketing job will write
     phase2_task.validate(cfg)
 
 
