@@ -7,7 +7,7 @@ verl cannot use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,10 +20,35 @@ ID_EXPECTED = "a column 'id' holding one unique, non-empty value per row (e.g. '
 
 @dataclass
 class Dataset:
+    """The checked dataset: ids and questions now, the whole table when outputs are built.
+
+    WHY the table is read lazily: matching needs only ``id`` and ``extra_info``; the prompt
+    columns are needed only for writing. Reading them after the logs keeps this process
+    small while the log reader forks its helper process (whose resident memory would
+    otherwise duplicate the whole table) and while the log is grouped.
+    """
+
     path: Path
-    table: pa.Table
     ids: list[str]
     questions: list[str | None]
+    _table: pa.Table | None = field(default=None, repr=False)
+
+    @property
+    def table(self) -> pa.Table:
+        """The whole dataset table (read on first use, exactly as ``pq.read_table`` gives it)."""
+        if self._table is None:
+            try:   # single-threaded: the same table as read_table, with far less allocator memory held
+                self._table = pq.ParquetFile(self.path).read(use_threads=False)
+            except (pa.ArrowException, OSError):
+                self._table = _read(self.path)   # raises read_table's own message
+        return self._table
+
+
+def _read(p: Path, columns: list[str] | None = None) -> pa.Table:
+    try:
+        return pq.read_table(p, columns=columns)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"cannot read as parquet ({exc})", where=p, expected="a parquet file") from None
 
 
 def load_dataset(path: str | Path, *, need_question: bool = False) -> Dataset:
@@ -33,10 +58,15 @@ def load_dataset(path: str | Path, *, need_question: bool = False) -> Dataset:
         raise InputError("dataset file does not exist", where=p, expected="a training parquet file")
     if p.is_dir():
         raise InputError("dataset path is a directory", where=p, expected="a single parquet file")
+    full: pa.Table | None = None
     try:
-        table = pq.read_table(p)
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"cannot read as parquet ({exc})", where=p, expected="a parquet file") from None
+        # single-threaded ParquetFile read: far less allocator memory held afterwards than
+        # read_table's threaded dataset scan, for two small columns
+        table = pq.ParquetFile(p).read(columns=["id", "extra_info"], use_threads=False)
+    except (pa.ArrowException, OSError):
+        # a column is missing or the file is unreadable: the full read gives the same error
+        # (or the table, so that the checks below name every column it has)
+        table = full = _read(p)
 
     names = table.schema.names
     if "id" not in names:
@@ -72,4 +102,7 @@ def load_dataset(path: str | Path, *, need_question: bool = False) -> Dataset:
     elif need_question:
         raise InputError("extra_info has no 'question' field", where=f"{p}: column 'extra_info'",
                          expected="extra_info.question for curriculum.match=question")
-    return Dataset(p, table, ids, questions)
+    if full is None:
+        table = col = None  # drop the two columns: only the Python lists are kept
+        pa.default_memory_pool().release_unused()  # hand the read buffers back before the log is read
+    return Dataset(p, ids, questions, full)

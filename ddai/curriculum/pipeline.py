@@ -9,12 +9,14 @@ once every one of them is complete, the manifest last (see :func:`_write_all`).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator
 
+import numpy as np
 import pyarrow as pa
 
 from ddai.atomic import atomic_path
@@ -26,7 +28,7 @@ from ddai.curriculum.dataset import Dataset, load_dataset
 from ddai.curriculum.match import DatasetIndex, MatchResult, match_groups, normalize_question
 from ddai.curriculum.order import Item, easy_to_hard, order_items
 from ddai.curriculum.records import Rollout
-from ddai.curriculum.stats import SCORE_FIELDS, Group, Summary, collect_groups, pooled, summarize
+from ddai.curriculum.stats import SCORE_FIELDS, Group, Summary, SummaryColumns, collect_groups, summarize_segments
 from ddai.errors import InputError
 
 EXTRA_BUCKETS = ("no_score", "unmatched", "ambiguous")
@@ -51,8 +53,9 @@ class Result:
     groups: list[Group]
     match: MatchResult
     kept: dict[int, list[Group]]
-    summaries: dict[int, Summary]
-    extra: dict[int, dict[str, Summary]]     # row -> {score field: summary} for every field
+    summaries: dict[int, Summary]            # row -> summary of the bucketing score
+    columns: dict[str, SummaryColumns]       # score field -> summaries of the kept rows (in ``kept`` order)
+    kept_index: np.ndarray                   # dataset row -> its entry in ``columns`` (-1: no kept group)
     labels: list[str]                        # bucket per dataset row
     bucketing: bucketing.Bucketing
     files: dict[str, list[int]]              # bucket -> rows in file order (pads repeated)
@@ -127,17 +130,15 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout]) -> Result:
     matched = match_groups(groups, index, c.match)
     kept, dup_report = duplicates.select(matched.row_groups, c.duplicates)
 
-    zero = c.missing_score == "zero"
-    count_at = [float(t) for t in c.count_at]
-    tau = float(c.pass_rate.tau)
-    extra: dict[int, dict[str, Summary]] = {}
-    for row, gs in kept.items():
-        extra[row] = {name: summarize(list(pooled(gs, name)), count_at=count_at, tau=tau, missing_as_zero=zero)
-                      for name in SCORE_FIELDS}
-    summaries = {row: s[c.score] for row, s in extra.items()}
+    kept_rows = list(kept)
+    columns = {name: _summarize_groups([kept[r] for r in kept_rows], name, c) for name in SCORE_FIELDS}
+    summaries = dict(zip(kept_rows, columns[c.score].summaries()))
     bk = bucketing.assign(summaries, c)
 
     n_rows = len(dataset.ids)
+    kept_index = np.full(n_rows, -1, dtype=np.int64)
+    if kept_rows:
+        kept_index[np.asarray(kept_rows, dtype=np.int64)] = np.arange(len(kept_rows), dtype=np.int64)
     labels = []
     for row in range(n_rows):
         if row in bk.labels:
@@ -183,7 +184,16 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout]) -> Result:
                 f"(train_batch_size={c.train_batch_size}): verl would train 0 steps",
                 where="curriculum.train_batch_size",
                 expected="a smaller train_batch_size, curriculum.remainder=pad, or curriculum.allow_empty_train=true")
-    return Result(dataset, index, groups, matched, kept, summaries, extra, labels, bk, files, plan, dup_report)
+    return Result(dataset, index, groups, matched, kept, summaries, columns, kept_index, labels, bk, files, plan,
+                  dup_report)
+
+
+def _summarize_groups(group_lists: list[list[Group]], name: str, c: Any) -> SummaryColumns:
+    """Summary of score ``name`` pooled over each list of groups (one entry per list), vectorized."""
+    lengths = [sum(len(g.scores[name]) for g in gs) for gs in group_lists]
+    values = [v for gs in group_lists for g in gs for v in g.scores[name]]
+    return summarize_segments(values, lengths, count_at=[float(t) for t in c.count_at],
+                              tau=float(c.pass_rate.tau), missing_as_zero=c.missing_score == "zero")
 
 
 def _counts_text(files: dict[str, list[int]]) -> str:
@@ -192,63 +202,116 @@ def _counts_text(files: dict[str, list[int]]) -> str:
 
 # --- writing -------------------------------------------------------------------------------
 
-def _row_fields(res: Result, c: Any, row: int) -> write.RowFields:
-    label = res.labels[row]
-    s = res.summaries.get(row)
-    if s is None:
-        return write.RowFields(bucket=label)
-    ndcg = res.extra[row]["ndcg"]
-    return write.RowFields(ndcg=ndcg.mean, mean=s.mean, std=s.std, min=s.min, max=s.max, pass_rate=s.pass_rate,
-                           n=s.n, n_unusable=s.n_unusable, groups=len(res.kept[row]), score_field=c.score,
-                           bucket=label)
+def _arr(values: np.ndarray, null: np.ndarray, t: pa.DataType) -> pa.Array:
+    return pa.array(values, type=t, mask=null)
+
+
+def _summary_arrays(cols: SummaryColumns, idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """(values, null mask) per Summary field for entries ``idx`` of ``cols`` (-1 → every field null).
+
+    The float fields are also null where the summary has no usable score (None in a Summary).
+    """
+    absent = idx < 0
+    j = np.where(absent, 0, idx)
+    if len(cols) == 0:
+        j = np.zeros(len(idx), dtype=np.int64)
+        cols = SummaryColumns(*(np.zeros(1, dtype=np.int64) for _ in range(3)),
+                              *(np.full(1, np.nan) for _ in range(5)), cols.count_at,
+                              [np.zeros(1, dtype=np.int64) for _ in cols.count_at])
+    n = cols.n[j]
+    empty = absent | (n == 0)
+    out = {"n": (n, absent), "n_missing": (cols.n_missing[j], absent), "n_invalid": (cols.n_invalid[j], absent),
+           "n_unusable": (cols.n_missing[j] + cols.n_invalid[j], absent)}
+    for k in ("mean", "std", "min", "max", "pass_rate"):
+        out[k] = (getattr(cols, k)[j], empty)
+    for t, cnt in zip(cols.count_at, cols.counts):
+        out[f"n_ge_{t:g}"] = (cnt[j], absent)
+    return out
+
+
+def phase1_columns(res: Result, c: Any, rows: list[int]) -> dict[str, pa.Array]:
+    """The phase1_* values of dataset rows ``rows`` (in that order), as arrays for the writer."""
+    r = np.asarray(rows, dtype=np.int64)
+    idx = res.kept_index[r] if len(r) else np.zeros(0, dtype=np.int64)
+    absent = idx < 0
+    s = _summary_arrays(res.columns[c.score], idx)
+    ndcg = _summary_arrays(res.columns["ndcg"], idx)
+    n_groups = np.array([len(res.kept[x]) if x in res.kept else 0 for x in rows], dtype=np.int64)
+    f64, i64 = pa.float64(), pa.int64()
+    return {
+        "phase1_ndcg": _arr(*ndcg["mean"], f64),
+        "phase1_mean": _arr(*s["mean"], f64),
+        "phase1_std": _arr(*s["std"], f64),
+        "phase1_min": _arr(*s["min"], f64),
+        "phase1_max": _arr(*s["max"], f64),
+        "phase1_pass_rate": _arr(*s["pass_rate"], f64),
+        "phase1_n": _arr(*s["n"], i64),
+        "phase1_n_unusable": _arr(*s["n_unusable"], i64),
+        "phase1_groups": _arr(n_groups, absent, i64),
+        "phase1_score_field": pa.array([None if a else c.score for a in absent.tolist()], type=pa.string()),
+        "phase1_bucket": pa.array([res.labels[x] for x in rows], type=pa.string()),
+    }
 
 
 def prompt_stats_table(res: Result, c: Any) -> pa.Table:
     """The flat per-prompt table the report joins on: every dataset row, then log-only groups."""
     count_at = [float(t) for t in c.count_at]
     count_cols = [f"n_ge_{t:g}" for t in count_at]
-    cols: dict[str, list] = {k: [] for k in (
-        "dataset_id", "row", "bucket", "position", "groups", "steps", "n_groups", "n_rollouts", "score_field",
-        "n", "n_missing", "n_invalid", "n_unusable", "mean", "std", "min", "max", "pass_rate",
-        *count_cols, "ndcg_mean", "judge_mean", "final_mean", "reason")}
-    position: dict[int, tuple[str, int]] = {}
-    for name, rows in res.files.items():
-        for pos, r in enumerate(rows):
-            position.setdefault(r, (name, pos))
+    n_rows = len(res.dataset.ids)
+    position = np.full(n_rows, -1, dtype=np.int64)
+    for rows in res.files.values():
+        if rows:
+            r = np.asarray(rows, dtype=np.int64)
+            first = np.unique(r, return_index=True)[1]          # first position of each row in this file
+            rr = r[first]
+            unset = position[rr] < 0
+            position[rr[unset]] = first[unset]
     amb_reason = {id(a.group): a.reason for a in res.match.ambiguous}
-
-    def add(did, row, bucket, pos, gs: list[Group], s: Summary | None, ex: dict[str, Summary] | None, reason):
-        cols["dataset_id"].append(did)
-        cols["row"].append(row)
-        cols["bucket"].append(bucket)
-        cols["position"].append(pos)
-        cols["groups"].append([g.group for g in gs])
-        cols["steps"].append([g.step for g in gs])
-        cols["n_groups"].append(len(gs))
-        cols["n_rollouts"].append(sum(g.n_rollouts for g in gs))
-        cols["score_field"].append(c.score if s is not None else None)
-        for k in ("n", "n_missing", "n_invalid", "n_unusable", "mean", "std", "min", "max", "pass_rate"):
-            cols[k].append(getattr(s, k) if s is not None else None)
-        for col, (_, cnt) in zip(count_cols, s.counts_at if s is not None else [(0, None)] * len(count_cols)):
-            cols[col].append(cnt)
-        for name in SCORE_FIELDS:
-            cols[f"{name}_mean"].append(ex[name].mean if ex is not None else None)
-        cols["reason"].append(reason)
-
-    for row, did in enumerate(res.dataset.ids):
-        name_pos = position.get(row)
-        gs = res.kept.get(row, [])
-        add(did, row, res.labels[row], name_pos[1] if name_pos else None, gs, res.summaries.get(row),
-            res.extra.get(row), res.match.ambiguous_rows.get(row))
-    zero = c.missing_score == "zero"
-    tau = float(c.pass_rate.tau)
     log_only = [(g, "no_row", None) for g in res.match.no_row] + \
                [(a.group, "ambiguous_group", a.reason) for a in res.match.ambiguous]
     log_only.sort(key=lambda t: t[0].order)
-    for g, bucket, reason in log_only:
-        ex = {name: summarize(g.scores[name], count_at=count_at, tau=tau, missing_as_zero=zero)
-              for name in SCORE_FIELDS}
-        add(None, None, bucket, None, [g], ex[c.score], ex, reason or amb_reason.get(id(g)))
+    log_cols = {name: _summarize_groups([[g] for g, _, _ in log_only], name, c) for name in SCORE_FIELDS}
+    n_log = len(log_only)
+
+    group_lists = [res.kept.get(row, []) for row in range(n_rows)] + [[g] for g, _, _ in log_only]
+    row_idx = res.kept_index
+    log_idx = np.arange(n_log, dtype=np.int64)
+
+    def summary_part(name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        a = _summary_arrays(res.columns[name], row_idx)
+        b = _summary_arrays(log_cols[name], log_idx)
+        return {k: (np.concatenate([a[k][0], b[k][0]]), np.concatenate([a[k][1], b[k][1]])) for k in a}
+
+    parts = {name: summary_part(name) for name in SCORE_FIELDS}
+    s = parts[c.score]
+    has = ~s["n"][1]
+    i64, f64 = pa.int64(), pa.float64()
+    no_null = np.zeros(n_rows + n_log, dtype=bool)
+    cols: dict[str, pa.Array] = {
+        "dataset_id": pa.array(list(res.dataset.ids) + [None] * n_log, type=pa.string()),
+        "row": _arr(np.concatenate([np.arange(n_rows, dtype=np.int64), np.zeros(n_log, dtype=np.int64)]),
+                    np.concatenate([np.zeros(n_rows, dtype=bool), np.ones(n_log, dtype=bool)]), i64),
+        "bucket": pa.array(list(res.labels) + [b for _, b, _ in log_only], type=pa.string()),
+        "position": _arr(np.concatenate([np.maximum(position, 0), np.zeros(n_log, dtype=np.int64)]),
+                         np.concatenate([position < 0, np.ones(n_log, dtype=bool)]), i64),
+        "groups": pa.array([[g.group for g in gs] for gs in group_lists], type=pa.list_(pa.string())),
+        "steps": pa.array([[g.step for g in gs] for gs in group_lists], type=pa.list_(pa.int64())),
+        "n_groups": _arr(np.array([len(gs) for gs in group_lists], dtype=np.int64), no_null, i64),
+        "n_rollouts": _arr(np.array([sum(g.n_rollouts for g in gs) for gs in group_lists], dtype=np.int64),
+                           no_null, i64),
+        "score_field": pa.array([c.score if h else None for h in has.tolist()], type=pa.string()),
+    }
+    for k in ("n", "n_missing", "n_invalid", "n_unusable"):
+        cols[k] = _arr(*s[k], i64)
+    for k in ("mean", "std", "min", "max", "pass_rate"):
+        cols[k] = _arr(*s[k], f64)
+    for col in count_cols:
+        cols[col] = _arr(*s[col], i64)
+    for name in SCORE_FIELDS:
+        cols[f"{name}_mean"] = _arr(*parts[name]["mean"], f64)
+    reasons = [res.match.ambiguous_rows.get(row) for row in range(n_rows)] + \
+              [reason or amb_reason.get(id(g)) for g, _, reason in log_only]
+    cols["reason"] = pa.array(reasons, type=pa.string())
 
     schema = pa.schema(
         [("dataset_id", pa.string()), ("row", pa.int64()), ("bucket", pa.string()), ("position", pa.int64()),
@@ -259,7 +322,7 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
         + [(col, pa.int64()) for col in count_cols]
         + [("ndcg_mean", pa.float64()), ("judge_mean", pa.float64()), ("final_mean", pa.float64()),
            ("reason", pa.string())])
-    return pa.Table.from_pydict(cols, schema=schema)
+    return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 
 
 def _write_all(out_dir: Path, tables: dict[str, pa.Table], make_manifest: Callable[[dict], dict],
@@ -267,10 +330,11 @@ def _write_all(out_dir: Path, tables: dict[str, pa.Table], make_manifest: Callab
     """Stage every file beside its target, then move them into place, the manifest last.
 
     A failure (or a kill) while staging leaves every previous output untouched; temporary
-    files of a killed run are dot-files that the next run ignores. The manifest records
+    files of a killed run are dot-files, removed by the next run that writes the same outputs. The manifest records
     each file's sha256, so a reader can tell whether the files belong together.
     """
     writer = writer or write.write_parquet
+    write.remove_stale_temp_files(out_dir, [MANIFEST, *tables])  # left by a killed or requeued run
     outputs: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         manifest_tmp = stack.enter_context(atomic_path(out_dir / MANIFEST))
@@ -304,7 +368,29 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
 
     ``rollouts``/``read_info`` let tests feed records directly; normally the logs named by
     ``c.phase1_log`` are streamed.
+
+    WHY the cyclic garbage collector is paused: a big log leaves hundreds of thousands of
+    small, acyclic objects alive (groups, score lists); every few thousand allocations the
+    collector would walk all of them again, which cost more than the statistics themselves.
+    Nothing here creates reference cycles that need it; it is restored on return.
     """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(c, progress=progress, rollouts=rollouts, read_info=read_info)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _without_groups(res: Result) -> Result:
+    """``res`` without the per-group data (groups, matching, kept lists): only what writing needs."""
+    empty = MatchResult(res.match.strategy, {}, [], {}, [], res.match.n_groups)
+    return replace(res, groups=[], match=empty, kept={})
+
+
+def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,
+         read_info: ReadInfo | None) -> dict[str, Any]:
     config = plain_config(c)
     c = _namespace(config)     # attribute access without OmegaConf's per-access cost in hot loops
     validate_settings(c)
@@ -316,27 +402,33 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
     else:
         info_fn = lambda: read_info or ReadInfo()  # noqa: E731
     res = decide(c, dataset, rollouts)
+    del rollouts
     info = info_fn()
 
+    # Everything that needs the log's groups is computed first; then the groups are let go
+    # before the dataset's full table is read, so the two never occupy memory together.
+    file_names = {name: write.bucket_filename(name) for name in res.files}
+    phase1 = {name: phase1_columns(res, c, rows) for name, rows in res.files.items()}
+    prompt_stats = prompt_stats_table(res, c)
+    match_report = res.match.report(res.index)
+    res = _without_groups(res)
+
     tables: dict[str, pa.Table] = {}
-    file_names: dict[str, str] = {}
     for name, rows in res.files.items():
-        fname = write.bucket_filename(name)
-        file_names[name] = fname
-        tables[fname] = write.build_table(dataset.table, rows, [_row_fields(res, c, r) for r in rows])
-    tables[PROMPT_STATS] = prompt_stats_table(res, c)
+        tables[file_names[name]] = write.build_table_arrays(dataset.table, rows, phase1.pop(name))
+    tables[PROMPT_STATS] = prompt_stats
 
     buckets = {name: len(set(rows)) for name, rows in res.files.items()}
     inputs = list(info.inputs) + [manifest.InputFile("dataset", str(dataset.path.resolve()),
                                                      dataset.path.stat().st_size,
                                                      manifest.sha256_file(dataset.path), "parquet")]
-    all_summ = list(res.summaries.values())
+    sc = res.columns[c.score]
     score_stats = {"field": c.score, "missing": c.missing_score,
-                   "rollouts": sum(s.n + s.n_unusable for s in all_summ),
-                   "usable": sum(s.n for s in all_summ),
-                   "missing_scores": sum(s.n_missing for s in all_summ),
-                   "invalid_scores": sum(s.n_invalid for s in all_summ),
-                   "rows_without_usable_score": sum(1 for s in all_summ if s.n == 0),
+                   "rollouts": int(sc.n.sum() + sc.n_missing.sum() + sc.n_invalid.sum()),
+                   "usable": int(sc.n.sum()),
+                   "missing_scores": int(sc.n_missing.sum()),
+                   "invalid_scores": int(sc.n_invalid.sum()),
+                   "rows_without_usable_score": int((sc.n == 0).sum()),
                    "count_at": [float(t) for t in c.count_at]}
     config = {**config, "out_dir": "."}
 
@@ -347,7 +439,7 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
             thresholds={"theta1": float(c.theta1), "theta_easy": float(c.theta_easy)}, sort=c.sort,
             sort_params={"seed": int(c.seed), "frontier_by": c.frontier_by,
                          "interleave_strata": int(c.interleave_strata), "ties": "dataset id (natural order)"},
-            score=c.score, score_stats=score_stats, match=res.match.report(res.index),
+            score=c.score, score_stats=score_stats, match=match_report,
             duplicates=res.duplicates, batch=res.plan.report, inputs=inputs, read=info.read, config=config)
 
     try:

@@ -31,6 +31,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import sys
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +64,10 @@ _MARGIN = 256               # bytes kept back at a chunk's end when no cut point
 # in sre than the textbook ``[^"\\]|\\.`` alternation.
 _ESCAPED = rb'(?:(?<=[^\\]\\)|(?<=[^\\]\\\\\\)|(?<=[^\\]\\\\\\\\\\)|(?<=[^\\]\\\\\\\\\\\\\\))'
 _NOT_AFTER_8 = rb'(?<!' + rb'\\' * 8 + rb')'   # not preceded by 8 backslashes
-_RESPONSE = re.compile(rb'"response"\s*:\s*"(?:[^"]*+' + _ESCAPED + rb'")*+[^"]*+' + _NOT_AFTER_8 + rb'"')
+if sys.version_info >= (3, 11):
+    _RESPONSE = re.compile(rb'"response"\s*:\s*"(?:[^"]*+' + _ESCAPED + rb'")*+[^"]*+' + _NOT_AFTER_8 + rb'"')
+else:  # no possessive quantifiers before 3.11: the exact "unrolled loop" form, linear but slower
+    _RESPONSE = re.compile(rb'"response"\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _RESPONSE_EMPTY = b'"response":""'
 _STEP_KEY = re.compile(rb'"(step_?(\d+))"\s*:\s*\{')
 _HEAD = re.compile(rb'\A\s*\{\s*\Z')

@@ -10,9 +10,10 @@ byte-identical files.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -106,13 +107,22 @@ def output_schema(schema: pa.Schema) -> pa.Schema:
 
 def build_table(table: pa.Table, rows: Sequence[int], fields: Sequence[RowFields]) -> pa.Table:
     """Rows ``rows`` of ``table`` (in that order, repeats allowed) with phase1_* values added."""
+    columns = list(zip(*(f.values() for f in fields))) if fields else [()] * len(PHASE1_FIELDS)
+    added = {name: pa.array(list(col), type=t) for (name, t), col in zip(PHASE1_FIELDS, columns)}
+    return build_table_arrays(table, rows, added)
+
+
+def build_table_arrays(table: pa.Table, rows: Sequence[int], added: dict[str, pa.Array]) -> pa.Table:
+    """:func:`build_table` with the phase1_* values given as ready arrays (one per field, in row order).
+
+    WHY: the engine builds these columns vectorized for tens of thousands of rows; a
+    :class:`RowFields` object per row would cost more than the whole write.
+    """
     schema = output_schema(table.schema)
     taken = table.take(pa.array(rows, type=pa.int64()))
     ei_old = taken.column("extra_info").combine_chunks()
     if isinstance(ei_old, pa.ChunkedArray):  # empty input: no chunk to combine
         ei_old = pa.array([], type=ei_old.type)
-    columns = list(zip(*(f.values() for f in fields))) if fields else [()] * len(PHASE1_FIELDS)
-    added = {name: pa.array(list(col), type=t) for (name, t), col in zip(PHASE1_FIELDS, columns)}
     ei_type = schema.field("extra_info").type
     children = []
     for i in range(ei_type.num_fields):
@@ -127,3 +137,45 @@ def build_table(table: pa.Table, rows: Sequence[int], fields: Sequence[RowFields
 def write_parquet(table: pa.Table, path: str | Path) -> None:
     """Write with fixed options (deterministic bytes). Caller provides an atomic temp path."""
     pq.write_table(table, str(path), **WRITE_OPTIONS)
+
+
+# ``ddai.atomic.atomic_path`` stages ``<dir>/<name>`` as ``<dir>/.<name>.<8 random chars>.tmp``
+# (``tempfile.mkstemp``'s name alphabet). Only names of exactly that shape are ever removed.
+_TEMP_SUFFIX = re.compile(r"\.[a-z0-9_]{8}\.tmp")
+
+
+def stale_temp_files(out_dir: str | Path, names: Iterable[str]) -> list[Path]:
+    """Temporary files that a killed or requeued run left for the outputs ``names`` in ``out_dir``.
+
+    WHY: a run killed while staging (Slurm preemption, timeout, Ctrl-C) cannot remove its
+    hidden ``.<name>.<random>.tmp`` files; each requeue would add a set. Only regular files
+    whose name is ``.`` + one of ``names`` + the temp suffix match: other files, and temp
+    files of outputs this run does not write, are never touched.
+    """
+    d = Path(out_dir)
+    wanted = {f".{n}." for n in names}
+    found = []
+    try:
+        entries = list(d.iterdir())
+    except FileNotFoundError:
+        return []
+    for f in entries:
+        name = f.name
+        if not name.startswith(".") or not name.endswith(".tmp") or len(name) < 15:
+            continue
+        head, tail = name[:-12], name[-12:]          # ".<name>." + "xxxxxxxx.tmp"
+        if head in wanted and _TEMP_SUFFIX.fullmatch("." + tail) and f.is_file() and not f.is_symlink():
+            found.append(f)
+    return sorted(found)
+
+
+def remove_stale_temp_files(out_dir: str | Path, names: Iterable[str]) -> list[Path]:
+    """Remove :func:`stale_temp_files`; returns what was removed (already-gone files are skipped)."""
+    removed = []
+    for f in stale_temp_files(out_dir, names):
+        try:
+            f.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(f)
+    return removed

@@ -199,7 +199,7 @@ def check_env(names: list[str]) -> None:
     missing = missing_env(names)
     if missing:
         raise ConfigError(f"missing API key(s) in the environment: {describe(missing)}",
-                          where="environment", expected="export them before submitting (values are never printed)")
+                          where="environment", expected="each of them exported before submitting; values are never printed")
 
 
 def check_no_secret_in(overrides: list[str], names: list[str]) -> None:

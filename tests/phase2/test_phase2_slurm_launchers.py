@@ -104,26 +104,40 @@ def test_pipeline_failed_bucketing_cancels_phase2(helpers, tmp_path: Path, slurm
 
 
 def test_submitit_launcher_runs_the_same_chain(helpers, tmp_path: Path, slurm_cluster, cleanup) -> None:
-    manifest = helpers.write_bucket(tmp_path / "cur", rows=128, batch=8)
+    """The first job is submitit's; its USR2 (sent to the job's steps, as submitit asks Slurm to
+    do before the limit) stops the trainer after a checkpoint, and the pre-submitted successor
+    (our sbatch script) finishes the run."""
+    import sys
+
+    manifest = helpers.write_bucket(tmp_path / "cur", rows=160, batch=8)
     name = f"p2sub{os.getpid()}"
     cleanup.append(name)
     run_dir = tmp_path / "run"
-    res = helpers.launch(["-m", "task=phase2", "hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=1",
-                          "hydra.launcher.signal_delay_s=25", f"hydra.launcher.name={name}",
-                          f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                          "phase2.model_path=/models/p1", f"phase2.manifest={manifest}", "phase2.logger=[console]",
-                          "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={run_dir}",
-                          "phase2.save_freq=2", "phase2.slurm.time_min=1", "phase2.slurm.signal_s=30",
-                          "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05",
-                          "phase2.slurm.cpus_per_task=1", f"phase2.slurm.job_name={name}",
-                          *helpers.plugin_overrides(tmp_path)],
-                         env=env_with_keys(DDAI_FAKE_STEP_SECONDS="1.5"), cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    wait_for(lambda: (run_dir / "DONE").exists(), "the chain started by submitit to finish", 240)
+    args = ["-m", "task=phase2", "hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=2",
+            "hydra.launcher.signal_delay_s=30", f"hydra.launcher.name={name}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "phase2.model_path=/models/p1", f"phase2.manifest={manifest}", "phase2.logger=[console]",
+            "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={run_dir}",
+            "phase2.save_freq=2", "phase2.slurm.time_min=2", "phase2.slurm.signal_s=30",
+            "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05",
+            "phase2.slurm.cpus_per_task=1", f"phase2.slurm.job_name={name}", *helpers.plugin_overrides(tmp_path)]
+    launcher = subprocess.Popen([sys.executable, "-m", "ddai.launch", *args], cwd=tmp_path, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=env_with_keys(DDAI_FAKE_STEP_SECONDS="1"))
+    try:
+        wait_for(lambda: len(steps(run_dir)) >= 5, "5 steps in the submitit job", 120)
+        first = json.loads((run_dir / "chain_state.json").read_text())["jobs"][0]["job_id"]
+        subprocess.run(["scancel", "--signal=USR2", first], check=True)
+        out, err = launcher.communicate(timeout=120)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 0, err
+    wait_for(lambda: (run_dir / "DONE").exists(), "the chain started by submitit to finish", 180)
     wait_for(lambda: not squeue_ids(name), "leftover successors to go", 30)
     done = steps(run_dir)
-    assert [s["step"] for s in done] == list(range(1, 17)), "every step exactly once"
+    assert [s["step"] for s in done] == list(range(1, 21)), "every step exactly once"
     state = json.loads((run_dir / "chain_state.json").read_text())
     jobs_file = json.loads((tmp_path / "sweep" / "sweep_jobs.json").read_text())
-    assert str(state["jobs"][0]["job_id"]) in json.dumps(jobs_file), "first job is the submitit job"
+    assert str(first) in json.dumps(jobs_file), "first job is the submitit job"
+    assert state["jobs"][0]["end_reason"] == "stop signal"
     assert len(state["jobs"]) >= 2 and state["status"] == "done"
