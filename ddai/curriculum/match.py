@@ -18,6 +18,7 @@ Strategies:
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ _QUESTION_PREFIX = re.compile(r"^\s*question\s*[:：]\s*", re.IGNORECASE)
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
 
+# Cached: a log's questions are mostly the dataset's own texts, so each is normalized once
+# for the index and hit again for every group (bounded, so long-lived processes stay small).
+@functools.lru_cache(maxsize=1 << 17)
 def normalize_question(text: str) -> str:
     """Question text reduced to what identifies it: case, spacing and punctuation ignored."""
     text = unicodedata.normalize("NFKC", text)

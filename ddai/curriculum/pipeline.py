@@ -12,6 +12,8 @@ import contextlib
 import gc
 import os
 from dataclasses import dataclass, field, replace
+from functools import partial
+from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator
@@ -190,8 +192,9 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout]) -> Result:
 
 def _summarize_groups(group_lists: list[list[Group]], name: str, c: Any) -> SummaryColumns:
     """Summary of score ``name`` pooled over each list of groups (one entry per list), vectorized."""
-    lengths = [sum(len(g.scores[name]) for g in gs) for gs in group_lists]
-    values = [v for gs in group_lists for g in gs for v in g.scores[name]]
+    lists = [[g.scores[name] for g in gs] for gs in group_lists]
+    lengths = [sum(map(len, ls)) for ls in lists]
+    values = list(chain.from_iterable(chain.from_iterable(lists)))
     return summarize_segments(values, lengths, count_at=[float(t) for t in c.count_at],
                               tau=float(c.pass_rate.tau), missing_as_zero=c.missing_score == "zero")
 
@@ -203,7 +206,17 @@ def _counts_text(files: dict[str, list[int]]) -> str:
 # --- writing -------------------------------------------------------------------------------
 
 def _arr(values: np.ndarray, null: np.ndarray, t: pa.DataType) -> pa.Array:
-    return pa.array(values, type=t, mask=null)
+    """A primitive arrow array over ``values`` with ``null`` marking nulls.
+
+    Built directly from the numpy buffers (no per-element conversion); the values under a
+    null are never read, so the written parquet equals one built from Python lists with None.
+    """
+    dtype = np.float64 if pa.types.is_floating(t) else np.int64
+    data = np.ascontiguousarray(values, dtype=dtype)
+    null = np.asarray(null, dtype=bool)
+    n_null = int(null.sum())
+    validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if n_null else None
+    return pa.Array.from_buffers(t, len(data), [validity, pa.py_buffer(data)], null_count=n_null)
 
 
 def _summary_arrays(cols: SummaryColumns, idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -325,9 +338,13 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
     return pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
 
 
-def _write_all(out_dir: Path, tables: dict[str, pa.Table], make_manifest: Callable[[dict], dict],
+def _write_all(out_dir: Path, tables: dict[str, pa.Table | Callable[[], pa.Table]],
+               make_manifest: Callable[[dict], dict],
                writer: Callable[[pa.Table, Path], None] | None = None) -> dict[str, Any]:
     """Stage every file beside its target, then move them into place, the manifest last.
+
+    A value of ``tables`` may be a callable that builds the table: it is called just before
+    that file is written and the table is dropped right after, to bound peak memory.
 
     A failure (or a kill) while staging leaves every previous output untouched; temporary
     files of a killed run are dot-files, removed by the next run that writes the same outputs. The manifest records
@@ -338,10 +355,14 @@ def _write_all(out_dir: Path, tables: dict[str, pa.Table], make_manifest: Callab
     outputs: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         manifest_tmp = stack.enter_context(atomic_path(out_dir / MANIFEST))
-        for name, table in tables.items():
+        for name in list(tables):
             tmp = stack.enter_context(atomic_path(out_dir / name))
+            table = tables[name]
+            if callable(table):
+                table = table()
             writer(table, tmp)
             outputs[name] = {"rows": table.num_rows, "sha256": manifest.sha256_file(tmp)}
+            del table
         man = make_manifest(outputs)
         manifest_tmp.write_text(manifest.dumps(man), encoding="utf-8")
     return man
@@ -413,9 +434,9 @@ def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,
     match_report = res.match.report(res.index)
     res = _without_groups(res)
 
-    tables: dict[str, pa.Table] = {}
-    for name, rows in res.files.items():
-        tables[file_names[name]] = write.build_table_arrays(dataset.table, rows, phase1.pop(name))
+    tables: dict[str, pa.Table | Callable[[], pa.Table]] = {}
+    for name, rows in res.files.items():   # built one at a time while writing: one in memory at once
+        tables[file_names[name]] = partial(write.build_table_arrays, dataset.table, rows, phase1.pop(name))
     tables[PROMPT_STATS] = prompt_stats
 
     buckets = {name: len(set(rows)) for name, rows in res.files.items()}

@@ -60,29 +60,40 @@ def collect_groups(rollouts: Iterable[Rollout], normalize_question) -> list[Grou
     JSON Lines logs may reuse a uid across steps; either way one (step, uid) pair is one
     batch's group of agents for one prompt.
     """
-    groups: dict[tuple[int | None, str], Group] = {}
+    # Hot loop (one pass per rollout of a possibly huge log): per group, the three score
+    # lists' append methods are looked up once and kept beside the group.
+    groups: dict[tuple[int | None, str], tuple] = {}
+    get = groups.get
     for r in rollouts:
         key = (r.step, r.group)
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = Group(group=r.group, step=r.step, order=len(groups))
-        if not g.sources or g.sources[-1] != r.source:
-            if r.source not in g.sources:
-                g.sources.append(r.source)
+        entry = get(key)
+        if entry is None:
+            g = Group(group=r.group, step=r.step, order=len(groups))
+            sc = g.scores
+            entry = groups[key] = (g, sc["ndcg"].append, sc["judge"].append, sc["final"].append)
+        g, add_ndcg, add_judge, add_final = entry
+        source = r.source
+        sources = g.sources
+        if not sources or sources[-1] != source:
+            if source not in sources:
+                sources.append(source)
         if r.dataset_id:
             g.dataset_ids.add(str(r.dataset_id))
         for d in r.deck_ids:
             if d:
                 g.deck_ids.add(str(d))
-        if r.question and r.question not in g.raw_questions:  # agents of a group share it: normalize once
-            g.raw_questions.append(r.question)
-            norm = normalize_question(r.question)
+        q = r.question
+        if q and q not in g.raw_questions:  # agents of a group share it: normalize once
+            g.raw_questions.append(q)
+            norm = normalize_question(q)
             if norm:
                 g.questions.add(norm)
-        for name in SCORE_FIELDS:
-            g.scores[name].append(r.scores.get(name))
+        scores = r.scores
+        add_ndcg(scores.get("ndcg"))
+        add_judge(scores.get("judge"))
+        add_final(scores.get("final"))
         g.n_rollouts += 1
-    return list(groups.values())
+    return [entry[0] for entry in groups.values()]
 
 
 def is_usable(value: object) -> bool:
@@ -215,6 +226,26 @@ class SummaryColumns:
 
 def _classify(values: Sequence[object], missing_as_zero: bool) -> tuple[np.ndarray, np.ndarray]:
     """(float value, code) per raw value; code 0 usable, 1 missing, 2 invalid (as :func:`summarize`)."""
+    kinds = set(map(type, values))
+    if kinds <= {float, int, type(None)}:
+        # the usual log: plain numbers and absent scores, converted in one C-level pass
+        # (exactly float(v) for every number; None becomes NaN and is told apart below)
+        try:
+            x = np.array(values, dtype=np.float64)
+        except OverflowError:   # an int too large for a float: the loop below reports it as before
+            pass
+        else:
+            none = np.array(values, dtype=object) == None  # noqa: E711 - elementwise identity with None
+            code = np.zeros(len(values), dtype=np.int8)
+            if missing_as_zero:
+                x[none] = 0.0
+            else:
+                code[none] = 1
+            with np.errstate(invalid="ignore"):
+                code[(code == 0) & ~((x >= 0.0) & (x <= 1.0))] = 2
+            if len(values) == 0:
+                x = x.reshape(0)
+            return x, code
     floats = [0.0] * len(values)
     codes = bytearray(len(values))
     for i, v in enumerate(values):
@@ -292,6 +323,12 @@ def summarize_segments(values: Sequence[object], lengths: Sequence[int], *, coun
         idx = starts[has]
         lo[has] = np.minimum.reduceat(xu, idx)
         hi[has] = np.maximum.reduceat(xu, idx)
+        # 0.0 == -0.0: summarize's stable sort keeps the first of equal minima and the last of
+        # equal maxima, numpy's reductions may pick the other zero. Redo the (rare) lists that
+        # hold a -0.0 exactly as summarize does.
+        for j in np.unique(su[(xu == 0.0) & np.signbit(xu)]).tolist():
+            ordered = sorted(xu[starts[j]:starts[j] + n[j]].tolist())
+            lo[j], hi[j] = ordered[0], ordered[-1]
     passed = np.bincount(su[xu >= tau], minlength=k)
     pass_rate = nan.copy()
     pass_rate[has] = passed[has] / n[has]

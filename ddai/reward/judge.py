@@ -198,7 +198,7 @@ class GeminiJudge:
                 self.cache.release(key)
             self._inflight.pop(key, None)
 
-    async def _claim_or_wait(self, key: str) -> tuple[bool, Optional[dict]]:
+    async def _claim_or_wait(self, key: str) -> tuple[bool, dict | None]:
         """Claim ``key`` across processes, or wait until its holder stores the result.
 
         Returns (claimed, cached value). A holder that fails releases its claim; the waiter

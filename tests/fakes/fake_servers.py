@@ -52,7 +52,7 @@ class FakeServer:
         self.requests: list[dict] = []
         self.latency_s = 0.0
         self.jitter_s = 0.0
-        self.error_latency_s: Optional[float] = None  # None: scripted errors also wait latency_s
+        self.error_latency_s: float | None = None  # None: scripted errors also wait latency_s
         self._rng_state = 12345
         outer = self
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,6 @@ from types import SimpleNamespace
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-UP_COMMAND = f"bash {REPO / 'tools' / 'slurm_cluster.sh'} up"
 
 
 def write_bucket(out: Path, rows: int, batch: int, *, seed: int = 0, extra_rows: int = 0) -> Path:
@@ -45,29 +43,6 @@ def write_bucket(out: Path, rows: int, batch: int, *, seed: int = 0, extra_rows:
     return out / "manifest.json"
 
 
-def plugin_overrides(tmp: Path) -> list[str]:
-    """Point at the real plugins when installed; placeholders otherwise (they are only paths here)."""
-    import importlib.util
-
-    out: list[str] = []
-    try:
-        reward_ok = importlib.util.find_spec("ddai.reward.verl_reward") is not None
-    except ModuleNotFoundError:
-        reward_ok = False
-    agent_dir = Path(importlib.util.find_spec("ddai.agent").submodule_search_locations[0])
-    if not reward_ok:
-        f = tmp / "plugins" / "verl_reward.py"
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text("def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw):\n    return 0.0\n")
-        out.append(f"phase2.reward.module={f}")
-    if not (agent_dir / "agent_loops.yaml").is_file():
-        f = tmp / "plugins" / "agent_loops.yaml"
-        f.parent.mkdir(parents=True, exist_ok=True)
-        f.write_text("- name: ddai_search_agent\n  _target_: ddai.agent.loop.SearchAgentLoop\n")
-        out.append(f"phase2.agent.loops_yaml={f}")
-    return out
-
-
 @pytest.fixture
 def bucket(tmp_path: Path) -> Path:
     """Manifest of a 48-row bucket A trained with batch 8 (6 steps per epoch)."""
@@ -89,30 +64,4 @@ def launch(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | No
 
 @pytest.fixture
 def helpers() -> SimpleNamespace:
-    return SimpleNamespace(write_bucket=write_bucket, plugin_overrides=plugin_overrides, launch=launch, repo=REPO)
-
-
-def cluster_problem() -> str | None:
-    if shutil.which("sinfo") is None:
-        return "sinfo not found: Slurm is not installed"
-    try:
-        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=20)
-    except subprocess.TimeoutExpired:
-        return "sinfo did not answer within 20 s"
-    if out.returncode != 0:
-        return f"sinfo failed: {out.stderr.strip()}"
-    if not any(s.rstrip("*~#") in ("idle", "mixed", "allocated", "completing") for s in out.stdout.split()):
-        return f"no usable node (states: {out.stdout.split() or 'none'})"
-    return None
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    """The real local cluster: fail loudly in CI when it is down, skip elsewhere."""
-    problem = cluster_problem()
-    if problem is None:
-        return
-    message = f"local Slurm cluster is not up ({problem}); start it with: {UP_COMMAND}"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    return SimpleNamespace(write_bucket=write_bucket, launch=launch, repo=REPO)

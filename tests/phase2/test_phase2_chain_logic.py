@@ -24,8 +24,7 @@ def run_dir(helpers, tmp_path: Path) -> Path:
     manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
     cfg = compose_ddai(["phase2.model_path=/m", f"phase2.manifest={manifest}", "phase2.train_batch_size=8",
                         "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={tmp_path / 'run'}",
-                        "phase2.slurm.max_no_progress=2", "phase2.slurm.max_restarts=4",
-                        *helpers.plugin_overrides(tmp_path)])
+                        "phase2.slurm.max_no_progress=2", "phase2.slurm.max_restarts=4"])
     plan = build_plan(cfg.phase2, compose=False)
     write_plan(Path(plan.run_dir) / PLAN_NAME, plan)
     return Path(plan.run_dir)

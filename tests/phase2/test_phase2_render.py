@@ -18,7 +18,7 @@ def phase2(helpers, tmp_path: Path, *extra: str, manifest: Path | None = None):
     manifest = manifest or helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
     cfg = compose_ddai(["phase2.model_path=/models/phase1", f"phase2.manifest={manifest}",
                         "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
-                        f"phase2.run_dir={tmp_path / 'run'}", *helpers.plugin_overrides(tmp_path), *extra])
+                        f"phase2.run_dir={tmp_path / 'run'}", *extra])
     return cfg.phase2
 
 
@@ -166,8 +166,7 @@ def test_dry_run_prints_command_and_submits_nothing(helpers, tmp_path: Path) -> 
     env["GEMINI_API_KEY"] = "g-secret-1234567"
     res = helpers.launch(["task=phase2", "phase2.dry_run=true", "phase2.model_path=/models/p1",
                           f"phase2.manifest={manifest}", "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
-                          f"phase2.run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}",
-                          *helpers.plugin_overrides(tmp_path)], env=env)
+                          f"phase2.run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}"], env=env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["trainer_command"].startswith("python -m verl.trainer.main_ppo ")
@@ -183,8 +182,7 @@ def test_missing_key_refuses_submission(helpers, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     res = helpers.launch(["task=phase2", "phase2.model_path=/models/p1", f"phase2.manifest={manifest}",
                           f"phase2.run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}",
-                          "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
-                          *helpers.plugin_overrides(tmp_path)], env=env)
+                          "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8"], env=env)
     assert res.returncode == 2
     assert "GEMINI_API_KEY" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "run").exists()

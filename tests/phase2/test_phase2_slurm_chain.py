@@ -18,24 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
+from slurm_support import jobs_named, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.verl]
 
 KEYS = {"GEMINI_API_KEY": "test-gemini-key-0000", "OPENAI_API_KEY": "test-openai-key-0000"}
 
 
-def wait_for(pred, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def jobs_named(name: str) -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True).stdout
-    return out.split()
 
 
 @pytest.fixture
@@ -55,7 +44,7 @@ def chain_run(helpers, tmp_path: Path, slurm_cluster: None, request: pytest.Fixt
                 f"phase2.run_dir={run_dir}", f"hydra.run.dir={tmp_path / 'hydra'}",
                 f"phase2.slurm.job_name={job_name}", "phase2.slurm.cpus_per_task=1",
                 "phase2.slurm.startup_minutes=0.05", "phase2.slurm.signal_s=30",
-                "phase2.slurm.step_minutes=0.025", *helpers.plugin_overrides(tmp_path), *extra]
+                "phase2.slurm.step_minutes=0.025", *extra]
         if not submit:
             args.append("phase2.dry_run=true")
         res = helpers.launch(args, env=full_env, cwd=tmp_path)
@@ -197,8 +186,7 @@ def test_missing_key_stops_job_before_the_trainer(chain_run, helpers) -> None:
                         "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.logger=[console]",
                         f"phase2.run_dir={run_dir}", f"phase2.slurm.job_name={name}", "phase2.slurm.cpus_per_task=1",
                         "phase2.slurm.time_min=5", "phase2.slurm.startup_minutes=0.05",
-                        "phase2.slurm.signal_s=30", "phase2.slurm.step_minutes=0.025",
-                        *helpers.plugin_overrides(run_dir.parent)])
+                        "phase2.slurm.signal_s=30", "phase2.slurm.step_minutes=0.025"])
     plan = build_plan(cfg.phase2, semantic=False)
     write_plan(run_dir / PLAN_NAME, plan)
     env = {k: v for k, v in env.items() if k != "OPENAI_API_KEY"}

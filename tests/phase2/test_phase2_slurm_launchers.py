@@ -8,27 +8,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+from slurm_support import jobs_named, wait_for
 
 pytestmark = [pytest.mark.slurm, pytest.mark.verl]
 
 KEYS = {"GEMINI_API_KEY": "test-gemini-key-0000", "OPENAI_API_KEY": "test-openai-key-0000"}
 
 
-def wait_for(pred, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def squeue_ids(name: str) -> list[str]:
-    return subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True).stdout.split()
 
 
 def env_with_keys(**extra: str) -> dict[str, str]:
@@ -62,8 +51,7 @@ def test_pipeline_buckets_then_trains_with_afterok(helpers, tmp_path: Path, slur
                           "curriculum.remainder=trim", "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
                           "phase2.save_freq=4", "phase2.slurm.cpus_per_task=1", "phase2.slurm.time_min=5",
                           "phase2.slurm.signal_s=30", "phase2.slurm.step_minutes=0.025",
-                          "phase2.slurm.startup_minutes=0.05", f"hydra.run.dir={tmp_path / 'h'}",
-                          *helpers.plugin_overrides(tmp_path)],
+                          "phase2.slurm.startup_minutes=0.05", f"hydra.run.dir={tmp_path / 'h'}"],
                          env=env_with_keys(DDAI_FAKE_STEP_SECONDS="0.2"), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -90,11 +78,11 @@ def test_pipeline_failed_bucketing_cancels_phase2(helpers, tmp_path: Path, slurm
                           f"curriculum.out_dir={tmp_path / 'cur'}", "curriculum.strict=true",
                           "phase2.slurm.cpus_per_task=1", "phase2.slurm.time_min=5", "phase2.slurm.signal_s=30",
                           "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05",
-                          f"hydra.run.dir={tmp_path / 'h'}", *helpers.plugin_overrides(tmp_path)],
+                          f"hydra.run.dir={tmp_path / 'h'}"],
                          env=env_with_keys(), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    wait_for(lambda: not squeue_ids(f"ddai-p2-{name}") and not squeue_ids(f"ddai-curriculum-{name}"),
+    wait_for(lambda: not jobs_named(f"ddai-p2-{name}") and not jobs_named(f"ddai-curriculum-{name}"),
              "both jobs to leave the queue", 120)
     cur_log = (tmp_path / "run" / f"curriculum-{out['curriculum_job_id']}.out").read_text()
     assert "error" in cur_log and str(bad_log) in cur_log, "the bucketing job failed on the broken log"
@@ -119,7 +107,7 @@ def test_submitit_launcher_runs_the_same_chain(helpers, tmp_path: Path, slurm_cl
             "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={run_dir}",
             "phase2.save_freq=2", "phase2.slurm.time_min=2", "phase2.slurm.signal_s=30",
             "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05",
-            "phase2.slurm.cpus_per_task=1", f"phase2.slurm.job_name={name}", *helpers.plugin_overrides(tmp_path)]
+            "phase2.slurm.cpus_per_task=1", f"phase2.slurm.job_name={name}"]
     launcher = subprocess.Popen([sys.executable, "-m", "ddai.launch", *args], cwd=tmp_path, text=True,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 env=env_with_keys(DDAI_FAKE_STEP_SECONDS="1"))
@@ -133,7 +121,7 @@ def test_submitit_launcher_runs_the_same_chain(helpers, tmp_path: Path, slurm_cl
             launcher.kill()
     assert launcher.returncode == 0, err
     wait_for(lambda: (run_dir / "DONE").exists(), "the chain started by submitit to finish", 180)
-    wait_for(lambda: not squeue_ids(name), "leftover successors to go", 30)
+    wait_for(lambda: not jobs_named(name), "leftover successors to go", 30)
     done = steps(run_dir)
     assert [s["step"] for s in done] == list(range(1, 21)), "every step exactly once"
     state = json.loads((run_dir / "chain_state.json").read_text())

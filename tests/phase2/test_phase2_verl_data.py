@@ -44,7 +44,6 @@ def verl_data_config(helpers, tmp_path: Path, manifest: Path):
     cfg = compose_ddai([
         "phase2.model_path=/models/phase1", f"phase2.manifest={manifest}", f"phase2.train_batch_size={BATCH}",
         f"phase2.ppo_mini_batch_size={BATCH}", f"phase2.run_dir={tmp_path / 'run'}",
-        *helpers.plugin_overrides(tmp_path),
     ])
     plan = build_plan(cfg.phase2, semantic=False)
     vcfg = compose_verl(plan.overrides)

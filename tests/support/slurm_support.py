@@ -1,17 +1,16 @@
-"""Fixtures for tests that run against the real local Slurm (``tools/slurm_cluster.sh up``).
+"""Helpers for tests against the real local Slurm cluster (``tools/slurm_cluster.sh up``).
 
-In CI (environment variable ``CI`` set) a missing cluster is an ERROR, never a skip: the
-Slurm tests are part of what CI proves. Elsewhere they skip with the command to run.
+Shared by the cluster, sweep and Phase 2 job-chain tests; importable because the root
+conftest puts ``tests/support`` on ``sys.path`` (conftests are not importable under
+``--import-mode=importlib``).
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Callable
 
 import pytest
@@ -40,18 +39,6 @@ def cluster_problem() -> str | None:
         return (f"sacct does not answer ({acct.stderr.strip()}); the shim /usr/local/bin/sacct must come "
                 f"before /usr/bin in PATH (found {shutil.which('sacct')})")
     return None
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster() -> None:
-    """Require the local cluster: fail loudly in CI, skip elsewhere."""
-    problem = cluster_problem()
-    if problem is None:
-        return
-    message = f"local Slurm cluster is not up ({problem}); start it with: {UP_COMMAND}"
-    if os.environ.get("CI"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 def sbatch(*args: str, cwd: Path) -> str:
@@ -95,13 +82,7 @@ def wait_done(job_id: str, timeout: float = 120.0) -> str:
     return state["v"]
 
 
-@pytest.fixture
-def slurm_tmp(tmp_path: Path, slurm_cluster: None) -> Path:
-    """A scratch directory for job scripts and logs (same machine, so slurmd sees it)."""
-    return tmp_path
-
-
-@pytest.fixture
-def slurm(slurm_cluster: None) -> SimpleNamespace:
-    """The helpers above, for test modules (conftest is not importable under importlib mode)."""
-    return SimpleNamespace(sbatch=sbatch, job_state=job_state, wait_for=wait_for, wait_done=wait_done)
+def jobs_named(name: str) -> list[str]:
+    """Ids of the queued or running jobs called ``name``."""
+    out = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True).stdout
+    return out.split()
