@@ -47,7 +47,7 @@ def start_chain(tmp: Path, name: str) -> tuple[Path, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(GEMINI_API_KEY="bench-key-000000", OPENAI_API_KEY="bench-key-000000",
                DDAI_PHASE2_TRAINER="fake", DDAI_FAKE_STEP_SECONDS="1")
-    args = [sys.executable, "-m", "ddai.launch", "task=phase2", "phase2.model_path=/m", f"phase2.manifest={manifest}",
+    args = [sys.executable, "-m", "ddai.launch", "task=phase2", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/m", f"phase2.manifest={manifest}",
             "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.logger=[console]",
             f"phase2.run_dir={tmp / 'run'}", f"hydra.run.dir={tmp / 'h'}", f"phase2.slurm.job_name={name}",
             "phase2.slurm.cpus_per_task=1", "phase2.slurm.time_min=10", "phase2.slurm.signal_s=30",

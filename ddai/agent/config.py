@@ -18,7 +18,7 @@ from ddai.reward.config import GeneratorConfig, RetryPolicy, _build, _plain
 
 @dataclass
 class AgentConfig:
-    search_url: str = "http://127.0.0.1:5002/search"
+    search_url: str = ""  # the users' search server; no default host: each run names its own
     search_batch_size: int = 32  # queries per POST (requests of concurrent rollouts are batched)
     search_batch_window_s: float = 0.02  # how long a query waits for others to share its POST
     search_retry: RetryPolicy = field(
@@ -35,6 +35,9 @@ class AgentConfig:
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def validate(self, where: str = "ddai_search_agent") -> AgentConfig:
+        if not self.search_url:
+            raise ConfigError("search_url is not set", where=where,
+                              expected="the search server's URL, e.g. +phase2.agent.settings.search_url=http://HOST:5002/search")
         if not self.search_url.startswith(("http://", "https://")):
             raise ConfigError(f"search_url={self.search_url!r}", where=where, expected="an http(s) URL")
         if self.max_turns < 1:

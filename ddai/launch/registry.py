@@ -9,7 +9,9 @@ from __future__ import annotations
 
 def register_all() -> None:
     from ddai.curriculum.config import register as register_curriculum
+    from ddai.launch.sweep_config import register as register_sweep
+    from ddai.phase2.config import register as register_phase2
 
     register_curriculum()
-    from ddai.phase2.config import register as register_phase2; register_phase2()
-    from ddai.launch.sweep_config import register as register_sweep; register_sweep()
+    register_phase2()
+    register_sweep()

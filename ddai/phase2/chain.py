@@ -64,15 +64,21 @@ def submit_successor(run_dir: Path, plan: dict[str, Any], job_id: str, script: s
     return res.stdout.strip().split(";")[0]
 
 
+def _record_progress(st: dict, ckpt: Path, plan: dict) -> tuple[int, int]:
+    """Refresh the state's progress from the checkpoints on disk (they, not the state, are the truth)."""
+    latest = cs.latest_checkpoint(ckpt)
+    total = int(plan["total_steps"])
+    st["progress"] = {"step": latest, "total": total}
+    st["checkpoints"] = cs.checkpoint_steps(ckpt)
+    return latest, total
+
+
 def begin(run_dir: Path, job_id: str, restart_count: int, script: str, time_limit: str | None,
           submit: bool = True) -> int:
     plan = finalize_deferred(run_dir / PLAN_NAME)
     ckpt = Path(plan["checkpoint_dir"])
     with cs.locked(run_dir) as st:
-        latest = cs.latest_checkpoint(ckpt)
-        total = int(plan["total_steps"])
-        st["progress"] = {"step": latest, "total": total}
-        st["checkpoints"] = cs.checkpoint_steps(ckpt)
+        latest, total = _record_progress(st, ckpt, plan)
         if cs.marker(run_dir, cs.DONE_NAME) is not None:
             cs.log(run_dir, f"job {job_id}: run already finished (DONE marker) - exiting at once")
             return EXIT_STOP_OK
@@ -140,10 +146,7 @@ def end(run_dir: Path, job_id: str, rc: int, signalled: bool) -> int:
     plan = read_plan(run_dir / PLAN_NAME)
     ckpt = Path(plan["checkpoint_dir"])
     with cs.locked(run_dir) as st:
-        latest = cs.latest_checkpoint(ckpt)
-        total = int(plan["total_steps"])
-        st["progress"] = {"step": latest, "total": total}
-        st["checkpoints"] = cs.checkpoint_steps(ckpt)
+        latest, total = _record_progress(st, ckpt, plan)
         rec = next((j for j in reversed(st["jobs"]) if str(j["job_id"]) == str(job_id)), None)
         if rec is not None:
             rec.update(ended=cs.now(), rc=rc, ckpt_at_end=latest,

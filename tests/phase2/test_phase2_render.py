@@ -16,7 +16,7 @@ from ddai.phase2.prepare import compose_ddai
 
 def phase2(helpers, tmp_path: Path, *extra: str, manifest: Path | None = None):
     manifest = manifest or helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
-    cfg = compose_ddai(["phase2.model_path=/models/phase1", f"phase2.manifest={manifest}",
+    cfg = compose_ddai(["+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/phase1", f"phase2.manifest={manifest}",
                         "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
                         f"phase2.run_dir={tmp_path / 'run'}", *extra])
     return cfg.phase2
@@ -28,8 +28,7 @@ def ov(plan) -> dict[str, str]:
 
 @pytest.mark.verl
 def test_reference_gspo_settings_reach_verl_keys(helpers, tmp_path: Path) -> None:
-    plan = build_plan(phase2(helpers, tmp_path, "+phase2.reward.kwargs.w_judge=0.8",
-                             "+phase2.agent.settings.search_url=http://search.example:5002/search"))
+    plan = build_plan(phase2(helpers, tmp_path, "+phase2.reward.kwargs.w_judge=0.8"))
     o = ov(plan)
     expected = {
         "algorithm.adv_estimator": "grpo", "actor_rollout_ref.actor.policy_loss.loss_mode": "gspo",
@@ -72,6 +71,14 @@ def test_reference_gspo_settings_reach_verl_keys(helpers, tmp_path: Path) -> Non
 def test_settings_that_would_waste_a_run_fail(helpers, tmp_path: Path, extra: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         validate.check_settings(phase2(helpers, tmp_path, *extra))
+
+
+def test_missing_search_server_fails_before_submission(helpers, tmp_path: Path) -> None:
+    manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
+    cfg = compose_ddai(["phase2.model_path=/models/phase1", f"phase2.manifest={manifest}",
+                        "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={tmp_path / 'run'}"])
+    with pytest.raises(ConfigError, match="search_url is not set"):
+        build_plan(cfg.phase2, compose=False)
 
 
 def test_remainder_dropped_by_verl_fails_with_count(helpers, tmp_path: Path) -> None:
@@ -164,7 +171,7 @@ def test_dry_run_prints_command_and_submits_nothing(helpers, tmp_path: Path) -> 
     manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env["GEMINI_API_KEY"] = "g-secret-1234567"
-    res = helpers.launch(["task=phase2", "phase2.dry_run=true", "phase2.model_path=/models/p1",
+    res = helpers.launch(["task=phase2", "phase2.dry_run=true", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1",
                           f"phase2.manifest={manifest}", "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
                           f"phase2.run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}"], env=env)
     assert res.returncode == 0, res.stderr
@@ -180,7 +187,7 @@ def test_dry_run_prints_command_and_submits_nothing(helpers, tmp_path: Path) -> 
 def test_missing_key_refuses_submission(helpers, tmp_path: Path) -> None:
     manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    res = helpers.launch(["task=phase2", "phase2.model_path=/models/p1", f"phase2.manifest={manifest}",
+    res = helpers.launch(["task=phase2", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1", f"phase2.manifest={manifest}",
                           f"phase2.run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}",
                           "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8"], env=env)
     assert res.returncode == 2
