@@ -20,7 +20,13 @@ from omegaconf import DictConfig
 from ddai.errors import DdaiError
 from ddai.launch.registry import register_all
 
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+def _conf_dir() -> str:
+    """The checkout's ``conf/`` (editable installs), else the copy a wheel carries in the package."""
+    checkout = Path(__file__).resolve().parents[2] / "conf"
+    return str(checkout if checkout.is_dir() else Path(__file__).resolve().parents[1] / "conf")
+
+
+CONF_DIR = _conf_dir()
 
 register_all()
 
