@@ -196,7 +196,7 @@ def _read_one(path: Path, kind: str, strict: bool, stats: ReadStats,
     if kind == "steps_json":
         digest: dict[str, str] = {}
         for key, step, groups in iter_steps(path, advance, digest):
-            batch = list(rollouts_from_step(path, source, key, step, groups))
+            batch = rollouts_from_step(path, source, key, step, groups)
             stats.records += len(batch)
             yield from batch
         stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=digest["sha256"], format=kind))
