@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "fakes"))
 
 from slurm_support import UP_COMMAND, cluster_problem, job_state, sbatch, wait_done, wait_for  # noqa: E402
 
@@ -40,3 +41,21 @@ def slurm_tmp(tmp_path: Path, slurm_cluster: None) -> Path:
 def slurm(slurm_cluster: None) -> SimpleNamespace:
     """The cluster helpers of ``slurm_support``, for tests that prefer a fixture."""
     return SimpleNamespace(sbatch=sbatch, job_state=job_state, wait_for=wait_for, wait_done=wait_done)
+
+
+@pytest.fixture
+def fake_gemini():
+    """A FAKE Gemini API on loopback (the real google-genai client talks to it)."""
+    from fake_servers import FakeGemini
+
+    with FakeGemini() as server:
+        yield server
+
+
+@pytest.fixture
+def fake_openai():
+    """A FAKE OpenAI API on loopback (the real openai client talks to it)."""
+    from fake_servers import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

@@ -86,6 +86,14 @@ def _opt_int(value: Any) -> int | None:
     return None
 
 
+def _add_scores(mapping: dict[str, Any], scores: dict[str, float | None]) -> None:
+    """Take the score fields of a nested object; a score already seen at the top level wins."""
+    for key, value in mapping.items():
+        canon = canonical_score(key)
+        if canon is not None and canon not in scores:
+            scores[canon] = score_value(value)
+
+
 def rollout_from_record(rec: Any, source: str, line: int | None) -> Rollout:
     """Map one record (dict) of the JSON Lines / event / parquet shapes to a Rollout."""
     if not isinstance(rec, dict):
@@ -103,19 +111,13 @@ def rollout_from_record(rec: Any, source: str, line: int | None) -> Rollout:
             fields[attr] = value
     nested = fields.get("scores")
     if isinstance(nested, dict):
-        for key, value in nested.items():
-            canon = canonical_score(key)
-            if canon is not None and canon not in scores:
-                scores[canon] = score_value(value)
+        _add_scores(nested, scores)
         det = nested.get("ndcg_details")
         if isinstance(det, dict) and "ndcg_details" not in fields:
             fields["ndcg_details"] = det
     subs = fields.get("judge_subscores")
     if isinstance(subs, dict):
-        for key, value in subs.items():
-            canon = canonical_score(key)
-            if canon is not None and canon not in scores:
-                scores[canon] = score_value(value)
+        _add_scores(subs, scores)
     det = fields.get("ndcg_details")
     ref = _docs(fields.get("reference_docs"))
     ret = _docs(fields.get("retrieved_docs"))

@@ -12,7 +12,7 @@ for _dir in ("fakes", "agent"):  # loopback fakes; the tiny in-process tokenizer
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from fake_servers import FAST_RETRY, FakeGemini, FakeOpenAI, FakeSearch, make_corpus
+from fake_servers import FAST_RETRY, FakeSearch, make_corpus
 
 DECKS = {"2": 8, "6391": 3}
 
@@ -32,18 +32,6 @@ def corpus(tmp_path_factory):
 @pytest.fixture
 def fake_search(corpus):
     with FakeSearch(corpus, DECKS) as server:
-        yield server
-
-
-@pytest.fixture
-def fake_openai():
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def fake_gemini():
-    with FakeGemini() as server:
         yield server
 
 

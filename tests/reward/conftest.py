@@ -12,7 +12,7 @@ for _dir in ("fakes", "agent"):  # loopback fakes; the tiny in-process tokenizer
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from fake_servers import FAST_RETRY, FakeGemini, FakeOpenAI
+from fake_servers import FAST_RETRY
 
 
 @pytest.fixture(autouse=True)
@@ -22,18 +22,6 @@ def _test_keys(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "test-openai-key-000")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("GOOGLE_GEMINI_BASE_URL", raising=False)
-
-
-@pytest.fixture
-def fake_gemini():
-    with FakeGemini() as server:
-        yield server
-
-
-@pytest.fixture
-def fake_openai():
-    with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture
