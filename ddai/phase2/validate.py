@@ -142,25 +142,20 @@ def check_settings(p: Any) -> None:
 
 
 def check_reward_kwargs(p: Any) -> None:
-    """Let the reward plugin's own schema judge its kwargs (when that plugin is installed)."""
-    try:
-        from ddai.reward.config import RewardConfig
-    except ImportError:
-        return
+    """Let the plugins' own schemas judge their settings, so a typo fails before any GPU is held."""
+    from ddai.agent.config import AgentConfig
+    from ddai.reward.config import RewardConfig
+
+    RewardConfig.from_kwargs(_plain_dict(p.reward.kwargs), where="phase2.reward.kwargs")
+    AgentConfig.from_kwargs(_plain_dict(p.agent.settings), where="phase2.agent.settings")
+
+
+def _plain_dict(node: Any) -> dict:
     from omegaconf import DictConfig, OmegaConf
 
-    kwargs = p.reward.kwargs
-    if isinstance(kwargs, DictConfig):
-        kwargs = OmegaConf.to_container(kwargs, resolve=True)
-    RewardConfig.from_kwargs(dict(kwargs or {}), where="phase2.reward.kwargs")
-    try:
-        from ddai.agent.config import AgentConfig
-    except ImportError:
-        return
-    settings = p.agent.settings
-    if isinstance(settings, DictConfig):
-        settings = OmegaConf.to_container(settings, resolve=True)
-    AgentConfig.from_kwargs(dict(settings or {}), where="phase2.agent.settings")
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=True)
+    return dict(node or {})
 
 
 def check_data(p: Any, rows: int, *, allow_remainder: bool, manifest_steps: int | None) -> int:
