@@ -72,8 +72,13 @@ def _hf_type(t: pa.DataType) -> dict:
     return {"dtype": name, "_type": "Value"}
 
 
-def _update_hf_metadata(meta: dict[bytes, bytes] | None) -> dict[bytes, bytes] | None:
-    """Add the phase1_* fields to the ``huggingface`` features of extra_info, if present."""
+def add_extra_info_features(meta: dict[bytes, bytes] | None,
+                            fields: Sequence[tuple[str, pa.DataType]]) -> dict[bytes, bytes] | None:
+    """Describe fields appended to ``extra_info`` in the ``huggingface`` metadata, if present.
+
+    HF datasets rebuilds its features from this description: a field missing there would
+    be dropped or mistyped by ``datasets.load_dataset`` on our outputs.
+    """
     if not meta or b"huggingface" not in meta:
         return meta
     try:
@@ -83,7 +88,7 @@ def _update_hf_metadata(meta: dict[bytes, bytes] | None) -> dict[bytes, bytes] |
         return meta  # not the layout we know: leave it exactly as it was
     if not isinstance(ei, dict) or "_type" in ei:
         return meta
-    for name, t in PHASE1_FIELDS:
+    for name, t in fields:
         ei[name] = _hf_type(t)
     out = dict(meta)
     out[b"huggingface"] = json.dumps(hf).encode("utf-8")
@@ -102,7 +107,7 @@ def output_schema(schema: pa.Schema) -> pa.Schema:
     merged += [pa.field(n, t) for n, t in PHASE1_FIELDS if n not in present]
     new_field = pa.field("extra_info", pa.struct(merged), nullable=old.nullable, metadata=old.metadata)
     out = schema.set(idx, new_field)
-    return out.with_metadata(_update_hf_metadata(schema.metadata))
+    return out.with_metadata(add_extra_info_features(schema.metadata, PHASE1_FIELDS))
 
 
 def build_table(table: pa.Table, rows: Sequence[int], fields: Sequence[RowFields]) -> pa.Table:

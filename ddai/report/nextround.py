@@ -112,23 +112,10 @@ def _with_phase2(table, rows: pd.DataFrame):
     struct = pa.StructArray.from_arrays(arrays, fields=fields, mask=mask)
     idx = table.column_names.index("extra_info")
     out = table.set_column(idx, pa.field("extra_info", struct.type), struct)
-    return out.replace_schema_metadata(_hf_metadata(table.schema.metadata))
+    from ddai.curriculum.write import add_extra_info_features
 
-
-def _hf_metadata(meta: dict[bytes, bytes] | None) -> dict[bytes, bytes] | None:
-    """Keep HF datasets' feature description in step with the added extra_info fields."""
-    if not meta or b"huggingface" not in meta:
-        return meta
-    try:
-        doc = json.loads(meta[b"huggingface"])
-        feats = doc["info"]["features"]["extra_info"]
-        for name, dtype in ADDED:
-            feats[name] = {"dtype": dtype, "_type": "Value"}
-    except (ValueError, KeyError, TypeError):
-        return meta
-    out = dict(meta)
-    out[b"huggingface"] = json.dumps(doc).encode()
-    return out
+    added = [(name, getattr(pa, dtype)()) for name, dtype in ADDED]
+    return out.replace_schema_metadata(add_extra_info_features(table.schema.metadata, added))
 
 
 def export(prompts: pd.DataFrame, dataset_paths: list[Path], out_dir: Path, *, fail: float, success: float,
