@@ -30,7 +30,7 @@ from ddai.agent.config import AgentConfig
 from ddai.agent.episode import run_episode
 from ddai.agent.search_client import SearchClient
 from ddai.agent.tools import TrajectoryTools
-from ddai.reward.generator import FrozenGenerator
+from ddai.clients.generator import FrozenGenerator
 
 AGENT_NAME = "ddai_search_agent"
 

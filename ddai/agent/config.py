@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ddai.clients.settings import GeneratorConfig, RetryPolicy, _build, _plain
 from ddai.errors import ConfigError
-from ddai.reward.config import GeneratorConfig, RetryPolicy, _build, _plain
 
 
 @dataclass

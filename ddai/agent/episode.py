@@ -18,14 +18,14 @@ from typing import Any, Protocol
 from PIL import Image
 
 from ddai.agent.config import AgentConfig
-from ddai.agent.protocol import (
+from ddai.agent.tools import TrajectoryTools
+from ddai.clients.protocol import (
     FORCED_COMPLETION,
     INVALID_ACTION_MESSAGE,
     invalid_bbox_message,
     parse_action,
     turn_format_ok,
 )
-from ddai.agent.tools import TrajectoryTools
 
 
 class TokenIO(Protocol):

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ddai.agent.config import AgentConfig
-from ddai.reward.retry import CallFailed, call_with_retry
+from ddai.clients.retry import CallFailed, call_with_retry
 
 
 class SearchFailed(Exception):

@@ -14,9 +14,9 @@ from PIL import Image
 
 from ddai.agent.config import AgentConfig
 from ddai.agent.crop import CropError, View, crop_view, open_page
-from ddai.agent.protocol import invalid_bbox_message
 from ddai.agent.search_client import SearchClient, SearchFailed
-from ddai.reward.ndcg import basename
+from ddai.clients.pages import basename
+from ddai.clients.protocol import invalid_bbox_message
 
 
 @dataclass

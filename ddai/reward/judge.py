@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ddai.clients.pricing import Usage, cost_usd, gemini_usage
+from ddai.clients.retry import CallFailed, RetryableResult, call_with_retry
 from ddai.reward.cache import JudgeCache, cache_key, response_hash
 from ddai.reward.config import RewardConfig
-from ddai.reward.pricing import Usage, cost_usd, gemini_usage
-from ddai.reward.retry import CallFailed, RetryableResult, call_with_retry
 
 SUBSCORE_KEYS = ("answer_accuracy", "visual_grounding", "reasoning_consistency")
 

@@ -7,8 +7,9 @@ Kept separate so the curriculum, the report and the reward compute the same numb
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Sequence
+
+from ddai.clients.pages import basename  # noqa: F401  (re-exported: NDCG compares basenames)
 
 
 def ndcg(retrieved: Sequence[str], reference: Sequence[str]) -> float:
@@ -31,13 +32,6 @@ def ndcg(retrieved: Sequence[str], reference: Sequence[str]) -> float:
 
 def _dcg(rels: Iterable[int]) -> float:
     return sum((2**rel - 1) / math.log2(i + 1) for i, rel in enumerate(rels, start=1))
-
-
-def basename(path: str) -> str:
-    """'./search_engine/corpus/img/2_7.jpg' -> '2_7' (the id NDCG compares)."""
-    name = os.path.basename(str(path).rstrip("/"))
-    stem, ext = os.path.splitext(name)
-    return stem if ext.lower() in (".jpg", ".jpeg", ".png", ".webp") else name
 
 
 def reference_basenames(file_name: str, reference_pages: Iterable[int]) -> list[str]:

@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-from ddai.agent.protocol import extract_answer, response_format_ok
+from ddai.clients.protocol import extract_answer, response_format_ok
 from ddai.reward.config import RewardConfig
 from ddai.reward.ndcg import basename, ndcg, reference_basenames
 

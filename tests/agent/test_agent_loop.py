@@ -16,10 +16,10 @@ from PIL import ImageStat
 
 from ddai.agent.config import AgentConfig
 from ddai.agent.episode import run_episode
-from ddai.agent.protocol import FORCED_COMPLETION, INVALID_ACTION_MESSAGE
 from ddai.agent.search_client import SearchClient
 from ddai.agent.tools import TrajectoryTools
-from ddai.reward.generator import FrozenGenerator
+from ddai.clients.generator import FrozenGenerator
+from ddai.clients.protocol import FORCED_COMPLETION, INVALID_ACTION_MESSAGE
 
 YAML = str(Path(__file__).resolve().parents[2] / "ddai" / "agent" / "agent_loops.yaml")
 HOOK = str(Path(__file__).resolve().parents[2] / "ddai" / "reward" / "verl_reward.py")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ddai.agent.protocol import (
+from ddai.clients.protocol import (
     INVALID_ACTION_MESSAGE,
     extract_answer,
     parse_action,

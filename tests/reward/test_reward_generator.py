@@ -7,8 +7,8 @@ import pytest
 from fake_servers import FAST_RETRY
 from PIL import Image
 
-from ddai.reward.config import GeneratorConfig, RetryPolicy
-from ddai.reward.generator import FrozenGenerator
+from ddai.clients.generator import FrozenGenerator
+from ddai.clients.settings import GeneratorConfig, RetryPolicy
 
 
 def _gen(fake_openai, **over):

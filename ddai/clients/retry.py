@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ddai.clients.settings import RetryPolicy
 from ddai.errors import DdaiError
-from ddai.reward.config import RetryPolicy
 
 T = TypeVar("T")
 

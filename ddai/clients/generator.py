@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ddai.reward.config import GeneratorConfig
-from ddai.reward.pricing import Usage, cost_usd, openai_usage
-from ddai.reward.retry import CallFailed, call_with_retry
+from ddai.clients.pricing import Usage, cost_usd, openai_usage
+from ddai.clients.retry import CallFailed, call_with_retry
+from ddai.clients.settings import GeneratorConfig
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ddai.reward.config import Prices
+from ddai.clients.settings import Prices
 
 
 @dataclass
