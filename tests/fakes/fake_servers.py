@@ -189,6 +189,20 @@ class FakeServer:
         raise NotImplementedError
 
 
+def wait_for_files(directory: Path, count: int, procs: list, what: str) -> None:
+    """Wait until ``count`` marker files exist in ``directory`` (events written by child processes).
+
+    Polls for an EVENT; the deadline only bounds a hung test and nothing depends on it. Fails
+    at once if a child exits with an error before the event.
+    """
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while len(list(directory.iterdir())) < count:
+        dead = [p for p in procs if p.poll() is not None and p.returncode != 0]
+        assert not dead, f"a child exited with {dead[0].returncode} before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
 # ----------------------------------------------------------------------------- Gemini
 
 _GEMINI_PATH = re.compile(r"^/(v1beta|v1)/models/([^/:]+):generateContent$")

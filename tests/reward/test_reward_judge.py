@@ -4,7 +4,7 @@ import asyncio
 import json
 
 import pytest
-from fake_servers import gemini_images
+from fake_servers import gemini_images, wait_for_files
 from PIL import Image
 
 from ddai.reward.cache import JudgeCache
@@ -188,18 +188,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-def wait_for_files(directory, count, procs, what):
-    """Wait (on events, polled) until ``count`` marker files exist; fail if a child died first."""
-    import time
-
-    deadline = time.monotonic() + 120  # a bound for a hung test, not a margin anything depends on
-    while len(list(directory.iterdir())) < count:
-        dead = [p for p in procs if p.poll() is not None and p.returncode != 0]
-        assert not dead, f"a child exited with {dead[0].returncode} before {what}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_two_processes_judging_the_same_rollout_pay_once(fake_gemini, reward_kwargs, tmp_path):
