@@ -198,11 +198,18 @@ class JudgeCache:
 
 
 def _open_append(path: Path) -> int:
-    """O_APPEND descriptor; a partial last line left by a crashed earlier writer is closed first."""
+    """O_APPEND descriptor on this writer's own file.
+
+    A partial last line (a crashed earlier process with the same writer id, e.g. after a
+    requeue) is cut off first; only this writer ever appends here and readers never consume
+    an unterminated line, so nothing anyone read is lost.
+    """
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     size = os.fstat(fd).st_size
     if size and os.pread(fd, 1, size - 1) != b"\n":
-        _write_all(fd, b"\n")
+        tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+        cut = tail.rfind(b"\n")
+        os.ftruncate(fd, size - len(tail) + cut + 1 if cut >= 0 else 0)
     return fd
 
 
