@@ -57,7 +57,8 @@ class JudgeCache:
         self.writer = writer or writer_id()
         self.own = self.dir / f"{PREFIX}{self.writer}{SUFFIX}"
         self.owner = f"{self.writer}.{id(self)}"
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # index and read offsets
+        self._wlock = threading.Lock()  # this writer's file
         self._index: dict[str, dict[str, Any]] = {}
         self._offsets: dict[str, int] = {}
         self._fd = -1
@@ -118,14 +119,15 @@ class JudgeCache:
         """Store durably (written and fsynced) before returning; first writer wins on lookup."""
         line = (json.dumps({"key": key, "value": value, "created": time.time()}, ensure_ascii=False,
                            sort_keys=True) + "\n").encode("utf-8")
-        with self._lock:
+        with self._wlock:  # not the index lock: lookups go on while this waits for the disk
             try:
                 if self._fd < 0:
                     self._fd = _open_append(self.own)
                 _write_all(self._fd, line)
-                os.fsync(self._fd)
+                os.fsync(self._fd)  # durable, and where NFS reports ENOSPC/EDQUOT
             except OSError as exc:
                 raise storage_error("judge cache", self.own, "write a paid judgment", exc) from exc
+        with self._lock:
             self._index.setdefault(key, value)
 
     # -- claims --
@@ -191,7 +193,7 @@ class JudgeCache:
             return len(self._index)
 
     def close(self) -> None:
-        with self._lock:
+        with self._wlock:
             if self._fd >= 0:
                 os.close(self._fd)
                 self._fd = -1

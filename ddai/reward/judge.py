@@ -168,7 +168,8 @@ class GeminiJudge:
                     return result
             result = await self._judge_uncached(req)
             if not result.failed and self.cache is not None:
-                self.cache.put(key, _to_cache(result))
+                # stored (fsynced) before anyone writes its log line; the disk wait is off the loop
+                await asyncio.get_running_loop().run_in_executor(None, self.cache.put, key, _to_cache(result))
             future.set_result(result)
             return result
         except BaseException as exc:
