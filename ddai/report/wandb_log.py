@@ -132,4 +132,7 @@ def log_to_wandb(rep: Report, figures: list[Figure] | None, *, project: str | No
         where = f"run {run.id} ({getattr(run, 'dir', '') or project})"
     finally:
         run.finish()
+        # wandb-core may still be writing the run's files after finish(); shutting the service
+        # down waits for it, so an offline run is complete when ddai-report exits
+        wandb.teardown()
     return where
