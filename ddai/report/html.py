@@ -53,7 +53,7 @@ main{padding:0 24px 40px;max-width:1400px}
 .tools .count{color:var(--muted);font-size:12px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid var(--line);padding:4px 10px;text-align:right;white-space:nowrap}
-th:first-child,td:first-child,td.s{text-align:left}
+th:first-child,td:first-child,td.s,th.s{text-align:left}
 thead th{background:var(--bg);cursor:pointer;user-select:none;position:sticky;top:0}
 th[aria-sort=ascending]::after{content:" ▲"}th[aria-sort=descending]::after{content:" ▼"}
 tbody tr:hover{background:#eef3fb}.chart{width:100%;min-width:300px}
@@ -147,7 +147,9 @@ class Page:
             nums = {i for i in range(len(cols)) if rows and all(
                 isinstance(r[i], (int, float)) or r[i] is None or isinstance(r[i], tuple) for r in rows)}
         num_attr = ' data-type="num"'
-        head = "".join(f'<th scope="col"{num_attr if i in nums else ""}>{esc(c)}</th>' for i, c in enumerate(cols))
+        text_attr = ' class="s"'
+        head = "".join(f'<th scope="col"{num_attr if i in nums else text_attr}>{esc(c)}</th>'
+                       for i, c in enumerate(cols))
         body = []
         for r in rows:
             cells = []

@@ -170,7 +170,7 @@ def judge_vs_ndcg(lr: LogReport) -> bytes:
         frac = q["rollouts"][name]["fraction"]
         label = name.replace("_", " ") + (f"\n{100 * frac:.1f}%" if frac is not None else "")
         ax.text(x, y, label, transform=ax.transAxes, ha=ha, va=va, color="white", fontsize=9,
-                bbox={"facecolor": "black", "alpha": 0.45, "pad": 2, "edgecolor": "none"})
+                bbox={"facecolor": "black", "alpha": 0.75, "pad": 2, "edgecolor": "none"})
     ax.set_title(f"{Path(lr.path).name}: judge vs NDCG per rollout")
     return _png(fig)
 
@@ -278,17 +278,20 @@ def by_decile(cj: dict[str, Any], deciles: int) -> bytes:
     for k, (key, label, color) in enumerate(series):
         vals = [np.nan if r[key] is None else r[key] for r in rows]
         ax.bar(x + (k - (len(series) - 1) / 2) * w, vals, w, label=label, color=color)
-    ax.set_xticks(x, [f"{r['decile']}\n{r['prompts']} prompts\nP1 {r['phase1_min']:.2f}–{r['phase1_max']:.2f}"
-                      if r.get("phase1_min") is not None else f"{r['decile']}\n{r['prompts']} prompts"
-                      for r in rows], fontsize=8)
+
+    def tick(r: dict[str, Any]) -> str:
+        n = f"{r['prompts']:,} prompt{'s' if r['prompts'] != 1 else ''}"
+        p1 = f"\nPhase 1 {r['phase1_min']:.2f}–{r['phase1_max']:.2f}" if r.get("phase1_min") is not None else ""
+        return f"{r['decile']}\n{n}{p1}"
+
+    ax.set_xticks(x, [tick(r) for r in rows], fontsize=8)
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("mean score")
     ax.grid(axis="y", alpha=0.3)
     k = cj.get("deciles", len(rows))
-    group = "decile" if k == 10 else f"group of {k}"
-    note = (f" — {cj.get('matched_prompts', '?')} joined prompts, so {k} groups instead of {deciles}"
+    note = (f"; only {cj.get('matched_prompts', '?')} prompts joined, so {k} groups instead of {deciles}"
             if k < deciles else "")
-    ax.set_xlabel(f"Phase 1 difficulty {group} (1 = hardest){note}")
+    ax.set_xlabel(f"Phase 1 difficulty group ({k} groups of equal size, 1 = hardest{note})")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.set_title("Did the curriculum's hard prompts get better?")
     return _png(fig)

@@ -62,6 +62,14 @@ def _table(wandb: Any, rows: list[dict[str, Any]], drop: tuple[str, ...] = ()) -
     return wandb.Table(columns=cols, data=[[r.get(c) for c in cols] for r in rows])
 
 
+def _last_logged(run: Any) -> int | None:
+    try:
+        v = run.summary.get(f"{PREFIX}/last_step_logged")
+    except Exception:  # noqa: BLE001 - an unreadable summary only means "log everything"
+        return None
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def log_to_wandb(rep: Report, figures: list[Figure] | None, *, project: str | None, name: str | None,
                  run_id: str | None = None) -> str:
     try:
@@ -82,8 +90,13 @@ def log_to_wandb(rep: Report, figures: list[Figure] | None, *, project: str | No
         run.define_metric(f"{PREFIX}/step")
         run.define_metric(f"{PREFIX}/*", step_metric=f"{PREFIX}/step")
         rows = history_rows(doc)
+        # a resumed run remembers the last step a previous report logged (online runs fetch
+        # their summary): log from that step on — it may have been partial then — not again
+        # from step 1
+        done = _last_logged(run)
         for row in rows:
-            run.log(row)
+            if done is None or row[f"{PREFIX}/step"] >= done:
+                run.log(row)
         summary: dict[str, Any] = {}
         tables: dict[str, Any] = {}
         for i, log in enumerate(doc["logs"]):
