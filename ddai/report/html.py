@@ -24,7 +24,7 @@ from ddai.report import charts
 from ddai.report.model import Report
 from ddai.report.plots import Figure
 from ddai.report.render_json import _clean, document
-from ddai.report.views import headline, swept_labels
+from ddai.report.views import headline, swept_labels, trend_text
 
 SECTIONS = (("headline", "Headline"), ("buckets", "Buckets"), ("steps", "Per step"),
             ("progress", "Progress"), ("quadrants", "Quadrants"), ("curves", "Learning curves"),
@@ -181,7 +181,7 @@ def _trend(v: float | None, unit: str = "") -> str:
         return '<span class="t flat">trend: needs 2 steps</span>'
     cls = "up" if v >= 0.0005 else "down" if v <= -0.0005 else "flat"
     arrow = "↑" if cls == "up" else "↓" if cls == "down" else "→"
-    shown = f"{v:+.3f}" if cls != "flat" else "±0.000"
+    shown = trend_text(v)
     return f'<span class="t {cls}">{arrow} {shown}{unit} per 100 steps</span>'
 
 

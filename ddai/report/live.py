@@ -152,7 +152,7 @@ def render_live(run: dict[str, Any] | None, lr: Any, *, waiting: bool = False) -
 
     from ddai.report.html import _dur, pct
     from ddai.report.render_terminal import f
-    from ddai.report.views import headline
+    from ddai.report.views import headline, trend_text
 
     blocks = []
     if run is not None:
@@ -180,7 +180,7 @@ def render_live(run: dict[str, Any] | None, lr: Any, *, waiting: bool = False) -
         t.add_row("steps", f"{h['steps']} ({h['first_step']}…{h['last_step']})" if h["steps"] else "—")
         for k in ("judge", "ndcg", "final"):
             tr = h[f"{k}_trend"]
-            t.add_row(f"mean {k}", f(h[f"{k}_mean"]) + ("" if tr is None else f" ({tr:+.3f}/100 steps)"))
+            t.add_row(f"mean {k}", f(h[f"{k}_mean"]) + ("" if tr is None else f" ({trend_text(tr)}/100 steps)"))
         t.add_row("error rate", pct(h["error_rate"]))
         t.add_row("cache hits", pct(h["cache_hit_rate"]))
         t.add_row("cost so far", "—" if h["cost_usd"] is None else f"${h['cost_usd']:,.2f}")

@@ -155,6 +155,13 @@ def trend(per_step: list[dict[str, Any]], key: str) -> float | None:
     return float(slope * 100)
 
 
+def trend_text(v: float | None) -> str:
+    """``+0.060``, ``-0.012`` or ``±0.000`` (never ``-0.000``) per 100 steps; ``""`` without a trend."""
+    if v is None:
+        return ""
+    return "±0.000" if abs(v) < 0.0005 else f"{v:+.3f}"
+
+
 def headline(s: dict[str, Any]) -> dict[str, Any]:
     """The figures a person wants first, from one log's summary."""
     st = s.get("steps") or {}

@@ -89,6 +89,16 @@ def test_tables_sort_and_charts_render_offline(browser, hand_log, curriculum_dir
     errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert errors == []
 
+    # hover shows values; a legend click hides a series (the per-step chart: judge mean at step 2 = 0.65)
+    chart = browser.execute_script(
+        "return Array.from(document.querySelectorAll('div.chart')).find(d => d.data.some(t => t.name === 'judge mean')).id")
+    browser.execute_script("Plotly.Fx.hover(arguments[0], [{curveNumber: 0, pointNumber: 1}])", chart)
+    hover = _wait(browser, f"var h = document.getElementById('{chart}').querySelector('.hoverlayer');"
+                           "return h && h.textContent.length ? h.textContent : null")
+    assert "0.65" in hover and "judge mean" in hover
+    browser.find_elements(By.CSS_SELECTOR, f"#{chart} g.legend g.traces")[0].click()
+    assert _wait(browser, f"return document.getElementById('{chart}').data[0].visible === 'legendonly'")
+
     # sort the prompts table by rollouts: a click ascending, another descending
     tid = browser.execute_script("return document.querySelector('table[id^=\"t-prompts-\"]').id")
     head = browser.find_elements(By.CSS_SELECTOR, f"#{tid} thead th")
