@@ -77,3 +77,28 @@ def test_histogram_draws_bucket_thresholds(hand_log, curriculum_dir, tmp_path):
         diff = np.abs(ia - ib).sum(axis=2) > 0
         red = (ia[..., 0] > 150) & (ia[..., 1] < 80) & (ia[..., 2] < 80)
         assert (diff & red).sum() > 50      # crimson threshold lines appear only with the manifest
+
+
+def test_zero_error_rate_stays_visible(tmp_path, write_jsonl):
+    """A run without errors still shows its error series (own panel, above the axis) and says so."""
+    recs = [{"dataset_id": f"p{i % 3}", "step": s, "judge_score": 0.5, "ndcg": 0.5, "final_score": 0.5,
+             "latency_s": 1.0, "error": None} for s in range(1, 6) for i in range(6)]
+    log = write_jsonl(tmp_path / "noerr.jsonl", recs)
+    out = tmp_path / "p"
+    assert main([str(log), "--plots", str(out)]) == 0
+    img = np.asarray(Image.open(out / "noerr.per_step.png").convert("RGB")).astype(int)
+    crimson = (img[..., 0] > 180) & (img[..., 1] < 80) & (img[..., 2] > 30) & (img[..., 2] < 110)
+    rows = np.flatnonzero(crimson.any(axis=1))
+    # the zero line plus its markers and the "no errors at any step" note, in the lower panel
+    assert crimson.sum() > 200 and rows.min() > img.shape[0] * 0.6
+
+
+def test_one_step_and_many_steps_curves(tmp_path, write_jsonl):
+    """Learning curves are drawn for a log of one step and of 300 steps (markers vs lines)."""
+    one = write_jsonl(tmp_path / "one.jsonl", [{"dataset_id": "p1", "step": 7, "judge_score": 1.0, "ndcg": 0.2}])
+    many = write_jsonl(tmp_path / "many.jsonl", [{"dataset_id": f"p{i}", "step": s, "judge_score": (s % 7) / 7,
+                                                   "ndcg": (s % 5) / 5} for s in range(1, 301) for i in range(3)])
+    for log in (one, many):
+        out = tmp_path / log.stem
+        assert main([str(log), "--plots", str(out), "--prompt", "p1"]) == 0
+        _png_ok((out / f"{log.stem}.prompt_curves.png").read_bytes())
