@@ -13,6 +13,7 @@ the report write identical bytes.
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,8 @@ def div(fig: Any, div_id: str, height: int = 420) -> str:
     payload = fig.to_plotly_json()
     data = json.dumps(payload.get("data", []), cls=_Enc, sort_keys=True)
     layout = json.dumps(payload.get("layout", {}), cls=_Enc, sort_keys=True)
+    # a prompt id or path holding "</script>" must not end the script element early
+    data, layout = data.replace("</", "<\\/"), layout.replace("</", "<\\/")
     config = json.dumps({"displaylogo": False, "responsive": True,
                          "toImageButtonOptions": {"filename": div_id}}, sort_keys=True)
     # drawn once the whole page is parsed: a chart inside a grid sized before the grid is
@@ -132,11 +135,13 @@ def prompt_curves(lr: Any, chosen: list[str], limit: int = 8) -> Any:
     cols = 2 if len(picks) > 1 else 1
     rows = (len(picks) + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, shared_xaxes="all", shared_yaxes="all",
-                        subplot_titles=[f"{pid} ({why}, {int(curves[pid]['n'].sum())} rollouts)" for pid, why in picks],
+                        subplot_titles=[f"{html.escape(pid)} ({why}, {int(curves[pid]['n'].sum())} rollouts)"
+                                        for pid, why in picks],
                         vertical_spacing=min(0.3, 75 / curves_height(len(picks))), horizontal_spacing=0.06)
     steps = sorted({int(v) for g in curves.values() for v in g["step"]})
-    for i, (pid, _why) in enumerate(picks):
-        g = curves[pid]
+    for i, (raw_pid, _why) in enumerate(picks):
+        g = curves[raw_pid]
+        pid = html.escape(raw_pid)  # plotly draws titles and hover text as (a subset of) HTML
         r, c = i // cols + 1, i % cols + 1
         mode = "lines+markers" if len(g) <= 40 else "lines"
         n = [int(v) for v in g["n"]]
@@ -237,13 +242,13 @@ def buckets(s: dict[str, Any]) -> Any:
     go = _go()
     order = bucket_order(list(s["buckets"]), s.get("train_bucket"))
     train = s.get("train_bucket")
-    fig = go.Figure(go.Bar(x=[s["buckets"][b] for b in order][::-1], y=[f"{b} (train)" if b == train else b
-                                                                         for b in order][::-1],
+    fig = go.Figure(go.Bar(x=[s["buckets"][b] for b in order][::-1],
+                           y=[html.escape(f"{b} (train)" if b == train else b) for b in order][::-1],
                            orientation="h", marker_color=["#1f77b4" if b == train else "#9ecae1" for b in order][::-1],
                            hovertemplate="%{y}: %{x:,} prompts<extra></extra>"))
     layout = dict(LAYOUT)
     layout["hovermode"] = "closest"
-    fig.update_layout(**layout, title=f"Buckets — {Path(s['path']).parent.name}")
+    fig.update_layout(**layout, title=html.escape(f"Buckets — {Path(s['path']).parent.name}"))
     fig.update_xaxes(title_text="prompts", tickformat=",d")
     return fig
 
@@ -256,13 +261,13 @@ def sweep(s: dict[str, Any]) -> Any:
     train = next((j.get("train_bucket") for j in jobs if j.get("train_bucket")), None)
     names = bucket_order(list(s["bucket_names"]), train)
     labels = swept_labels(jobs)
-    x = [labels[str(j["job"])] for j in jobs]
+    x = [html.escape(labels[str(j["job"])]) for j in jobs]
     fig = go.Figure()
     for b in names:  # first trace = bottom of the stack: the training bucket
-        fig.add_trace(go.Bar(x=x, y=[j["buckets"].get(b, 0) for j in jobs], name=f"{b} (train)" if b == train else b,
+        fig.add_trace(go.Bar(x=x, y=[j["buckets"].get(b, 0) for j in jobs], name=html.escape(f"{b} (train)" if b == train else b),
                              marker_color="#1f77b4" if b == train else ("#ccc" if b == "unmatched" else None)))
     layout = dict(LAYOUT)
     layout["legend"] = {"orientation": "v", "x": 1.02, "y": 1, "traceorder": "reversed", "title": {"text": "bucket"}}
-    fig.update_layout(**layout, barmode="stack", title=f"Sweep — {Path(s['path']).name}: bucket sizes per run")
+    fig.update_layout(**layout, barmode="stack", title=html.escape(f"Sweep — {Path(s['path']).name}: bucket sizes per run"))
     fig.update_yaxes(title_text="prompts", tickformat=",d")
     return fig

@@ -130,7 +130,8 @@ def run(argv: Sequence[str] | None = None, *, watch_hooks: tuple[Any, Any] | Non
 
     run_view = None
     if run_info is not None:
-        from ddai.report.live import render_live, run_view as _view
+        from ddai.report.live import render_live
+        from ddai.report.live import run_view as _view
 
         steps = rep.logs[0].summary.get("steps") if rep.logs else None
         run_view = _view(Path(run_info["run_dir"]), log_last_step=steps["last"] if steps else None)

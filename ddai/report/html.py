@@ -325,7 +325,7 @@ def page(rep: Report, figures: list[Figure], run: dict[str, Any] | None = None) 
                 + pg.table(["bucket", *GROUP_COLS], _group_rows(list(cj["by_bucket"].items())), name="bybucket")
                 + "<h3>By Phase 1 difficulty group (1 = hardest)</h3>"
                 + pg.table(["group", *GROUP_COLS], _group_rows([(str(g["decile"]), g) for g in cj["by_decile"]]),
-                           nums=set(range(0, 9)), name="bydecile")
+                           nums=set(range(9)), name="bydecile")
                 + pg.chart(charts.by_decile(cj), 400))
         # quadrants --------------------------------------------------------------------
         q = s.get("quadrants")
@@ -370,8 +370,8 @@ def page(rep: Report, figures: list[Figure], run: dict[str, Any] | None = None) 
         rows = [[k, v, (nr.get("files") or {}).get(k, "")] for k, v in (nr.get("rows") or {}).items()]
         parts["next-round"].append(f"<h3>Exported to {esc(nr.get('dir'))}</h3>"
                                    + pg.table(["set", "rows", "file"], rows, nums={1}, name="nrexport"))
-    for key, label in (("steps", "per-step figures"), ("progress", "curriculum join (give the curriculum as a PATH "
-                       "or --curriculum)"), ("quadrants", "quadrants"), ("curves", "learning curves"),
+    for key, label in (("steps", "per-step figures"), ("progress", ("curriculum join (give the curriculum as a PATH "
+                       "or --curriculum)")), ("quadrants", "quadrants"), ("curves", "learning curves"),
                        ("next-round", "next-round sets")):
         if not parts[key]:
             parts[key].append(f'<p class="muted">No {esc(label)} for these inputs.</p>')

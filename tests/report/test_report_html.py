@@ -183,3 +183,17 @@ def test_discordant_label_is_the_direction():
     assert rows["p54"]["kind"] == "NDCG>judge" and rows["p54"]["quadrant"] == "solved"
     assert rows["p1"]["kind"] == "judge>NDCG" and rows["p1"]["quadrant"] == "guessing"
     assert np.isclose(rows["p54"]["gap"], -0.16)
+
+
+def test_hostile_prompt_ids_stay_text(tmp_path, write_jsonl):
+    """A prompt id with markup is shown as text in tables and cannot close a chart's script."""
+    evil = "</script><img src=x onerror=alert(1)>"
+    log = write_jsonl(tmp_path / "e.jsonl", [{"dataset_id": evil, "step": s, "judge_score": 0.9, "ndcg": 0.1}
+                                             for s in (1, 2)])
+    page = tmp_path / "e.html"
+    assert main([str(log), "--html", str(page)]) == 0
+    html = page.read_text()
+    assert evil not in html
+    p = parse(page)
+    assert table(p, "prompts")["rows"][0][0] == evil          # the text, intact
+    assert "<img src=x" not in html                            # escaped in tables and in chart texts

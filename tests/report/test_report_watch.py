@@ -84,8 +84,7 @@ def test_watch_follows_a_growing_log(phase2_run, hand_log):
         seen.append(_text(renderable))
         if additions:
             with open(hand_log, "a", encoding="utf-8") as fh:
-                for r in additions.pop(0):
-                    fh.write(json.dumps(r) + "\n")
+                fh.writelines(json.dumps(r) + "\n" for r in additions.pop(0))
 
     def stop() -> bool:
         return len(seen) >= 3
