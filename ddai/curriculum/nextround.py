@@ -56,6 +56,22 @@ _CHUNK = 200_000          # rollouts reduced at a time (memory stays bounded by 
 _LIST_IDS = 50            # ids listed by name in the manifest before it only counts them
 
 
+# Thresholds compare in decimal terms: a mean that equals a threshold in decimal arithmetic
+# ((0.0 + 0.4 + 0.2) / 3 = 0.2) must land on the threshold's side, not on the side binary
+# rounding puts it (0.20000000000000004). Means are compared with this slack both ways.
+EPS = 1e-9
+
+
+def le(x: Any, t: float) -> Any:
+    """x ≤ t, inclusive in decimal terms (see :data:`EPS`); NaN is never ≤."""
+    return x <= t + EPS
+
+
+def lt(x: Any, t: float) -> Any:
+    """x < t, strict in decimal terms: a mean that rounds to t is not below it."""
+    return x < t - EPS
+
+
 # -- the usable-score rule ------------------------------------------------------------------
 
 def usable_mask(values: np.ndarray) -> np.ndarray:
@@ -160,7 +176,7 @@ def score_table(rows: pd.DataFrame | Iterable[Any]) -> pd.DataFrame:
 def score_summary(scores: pd.DataFrame) -> dict[str, Any]:
     """Counts for the manifest: ids, rollouts, and per score usable / out of range / missing."""
     return {
-        "ids": int(len(scores)),
+        "ids": len(scores),
         "rollouts": int(scores["rollouts"].sum()) if len(scores) else 0,
         "scores": {s: {"usable": int(scores[f"{s}_n"].sum()), "out_of_range": int(scores[f"{s}_out_of_range"].sum()),
                        "missing_or_nonfinite": int(scores[f"{s}_missing"].sum())} for s in SCORES},
@@ -227,7 +243,7 @@ class FocusRule(NextRoundRule):
     sets = ("focus",)
     train_set = "focus"
 
-    def __init__(self, score: str = "final", max: float = 0.2, order: str | None = None):  # noqa: A002
+    def __init__(self, score: str = "final", max: float = 0.2, order: str | None = None):
         super().__init__(order)
         if score not in SCORES:
             raise ConfigError(f"focus score {score!r}", where="next-round rule focus",
@@ -247,7 +263,7 @@ class FocusRule(NextRoundRule):
 
     def assign(self, scores: pd.DataFrame) -> pd.Series:
         m = scores[f"{self.score}_mean"]
-        return pd.Series(np.where(m.notna() & (m <= self.max), "focus", None), index=scores.index, dtype=object)
+        return pd.Series(np.where(m.notna() & le(m, self.max), "focus", None), index=scores.index, dtype=object)
 
 
 class DDAI47Rule(NextRoundRule):
@@ -283,10 +299,10 @@ class DDAI47Rule(NextRoundRule):
         j = scores["judge_mean"].to_numpy(dtype=np.float64)
         nd = scores["ndcg_mean"].to_numpy(dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            success = j > self.success_above
-            band = lambda x: (x >= self.potential_low) & (x <= self.potential_high)  # noqa: E731
+            success = ~le(j, self.success_above) & np.isfinite(j)
+            band = lambda x: le(self.potential_low, x) & le(x, self.potential_high)
             potential = band(nd) | band(j)
-            fail = (nd < self.fail_below) & (j < self.fail_below)
+            fail = lt(nd, self.fail_below) & lt(j, self.fail_below)
         scored = np.isfinite(j) | np.isfinite(nd)
         out = np.select([success, potential, fail, scored], ["success", "potential", "fail", "other"], default="")
         return pd.Series([v or None for v in out], index=scores.index, dtype=object)
@@ -320,8 +336,8 @@ class StaysBelowRule(NextRoundRule):
         m = scores["judge_mean"].to_numpy(dtype=np.float64)
         last = scores["judge_last"].fillna(scores["judge_mean"]).to_numpy(dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            success = m >= self.success_from
-            fail = (m < self.fail_below) & (last < self.fail_below)
+            success = le(self.success_from, m)
+            fail = lt(m, self.fail_below) & lt(last, self.fail_below)
         out = np.select([~np.isfinite(m), success, fail], ["", "success", "fail"], default="potential")
         return pd.Series([v or None for v in out], index=scores.index, dtype=object)
 
@@ -551,7 +567,7 @@ def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: Next
         row_ids = ids.iloc[pos]
         per_row = keep.set_index("id").loc[row_ids.to_numpy()].reset_index() if len(pos) else keep.iloc[:0]
         taken = base.take(pa.array(pos, pa.int64()))
-        entry: dict[str, Any] = {"file": f"{name}.parquet", "ids": int(len(keep)),
+        entry: dict[str, Any] = {"file": f"{name}.parquet", "ids": len(keep),
                                  "not_in_dataset": _ids_list(missing), "not_in_dataset_count": len(missing)}
         n_inc = 0
         if name == rule.train_set and inc_tables:
@@ -563,7 +579,7 @@ def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: Next
                 excluded_hits.update(tid[tid.isin(excl)])
                 parts.append(t.take(pa.array(keep_rows, pa.int64())))
                 inc_entries.append({"path": str(p), "sha256": _sha256(p), "rows": t.num_rows,
-                                    "appended": int(len(keep_rows)),
+                                    "appended": len(keep_rows),
                                     "excluded": int(t.num_rows - len(keep_rows))})
                 n_inc += len(keep_rows)
             taken = concat(parts, [dpaths[0], *ipaths])
@@ -571,7 +587,7 @@ def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: Next
         t = _annotated(taken, per_row, n_inc, rule.annotate)
         out_ids = t.column("id").to_pylist()
         dup = len(out_ids) - len(set(out_ids))
-        entry.update({"rows": t.num_rows, "rows_selected": int(len(pos)), "rows_appended": n_inc,
+        entry.update({"rows": t.num_rows, "rows_selected": len(pos), "rows_appended": n_inc,
                       "duplicate_id_rows": dup})
         tables[name] = t
         entries[name] = entry
@@ -586,8 +602,8 @@ def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: Next
         "log": score_summary(scores),
         "dataset": [{"path": str(p), "sha256": _sha256(p)} for p in dpaths],
         "dataset_rows": base.num_rows,
-        "dataset_ids_without_scores": int(len(in_dataset - set(scores["id"]))),
-        "ids_in_no_set": int(len(unscored)),
+        "dataset_ids_without_scores": len(in_dataset - set(scores["id"])),
+        "ids_in_no_set": len(unscored),
         "exclude": None if excl_src is None else {
             "source": excl_src, "ids": len(excl), "removed": len(excluded_hits),
             "removed_ids": _ids_list(excluded_hits),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import pyarrow as pa
@@ -52,9 +53,8 @@ def training(ids: list[str], *, phase1: bool = False) -> pa.Table:
 def write_log(path: Path, rollouts: list[tuple]) -> Path:
     """A Phase 2 judge log (JSON Lines): (id, step, judge, ndcg, final) per rollout."""
     with open(path, "w") as fh:
-        for i, (pid, step, j, n, f) in enumerate(rollouts):
-            fh.write(json.dumps({"uid": pid, "sample_idx": i, "step": step, "query": f"Q {pid}?",
-                                 "judge_score": j, "ndcg": n, "final_score": f}) + "\n")
+        fh.writelines(json.dumps({"uid": pid, "sample_idx": i, "step": step, "query": f"Q {pid}?",
+                                 "judge_score": j, "ndcg": n, "final_score": f}) + "\n" for i, (pid, step, j, n, f) in enumerate(rollouts))
     return path
 
 
@@ -82,12 +82,12 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def hand_focus(rollouts: list[tuple], dataset: list[str], score: int, limit: float) -> list[str]:
     """Mean of the usable values of column ``score`` per id, ≤ limit, in dataset order."""
-    vals: dict[str, list[float]] = {}
+    vals: dict[str, list[Fraction]] = {}  # exact decimal arithmetic, as by hand
     for r in rollouts:
         v = r[score]
         if v is not None and math.isfinite(v) and 0 <= v <= 1:
-            vals.setdefault(r[0], []).append(v)
-    return [i for i in dataset if i in vals and sum(vals[i]) / len(vals[i]) <= limit]
+            vals.setdefault(r[0], []).append(Fraction(str(v)))
+    return [i for i in dataset if i in vals and sum(vals[i]) / len(vals[i]) <= Fraction(str(limit))]
 
 
 def ids_of(path: Path) -> list[str]:
