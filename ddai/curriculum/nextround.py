@@ -519,16 +519,28 @@ def _ids_list(ids: Iterable[str]) -> list[str]:
 
 def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: NextRoundRule, *,
            include: Sequence[str | Path] = (), exclude: str | Path | Sequence[str] | None = None,
-           source_log: str | Sequence[str] | None = None) -> Selection:
+           source_log: str | Sequence[str] | None = None, batch_size: int | None = None,
+           remainder: str = "warn") -> Selection:
     """Join ``rule``'s sets of ``scores`` (see :func:`score_table`) to the dataset rows.
 
     Every dataset row whose id a set chose is taken (duplicates kept, as a filter keeps
     them); ``order=source`` keeps the dataset's order, ``easy_to_hard`` sorts by the rule's
     score mean descending, then id. The ``include`` parquets' rows follow the training set
     in their own order. ``exclude`` (a file of ids, or the ids) removes ids from every set
-    and from the appended rows.
+    and from the appended rows. ``batch_size`` (optional) aligns the training set to verl's
+    batches by ``remainder`` (``warn`` | ``trim`` | ``pad``, as the curriculum's
+    ``curriculum.remainder``; trimmed rows go to a ``remainder`` set) and records
+    ``batch.steps_per_epoch``, which Phase 2 cross-checks.
     """
     import pyarrow as pa
+
+    from ddai.curriculum import batch as batching
+
+    if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)
+                                   or batch_size < 1):
+        raise ConfigError(f"batch size {batch_size!r}", where="next round", expected="an integer >= 1")
+    if remainder not in ("warn", "trim", "pad"):
+        raise ConfigError(f"remainder policy {remainder!r}", where="next round", expected="warn, trim or pad")
 
     if not dataset_paths:
         raise InputError("no dataset to join the next-round sets to", where="--next-round",
@@ -554,6 +566,7 @@ def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: Next
     tables: dict[str, Any] = {}
     entries: dict[str, Any] = {}
     excluded_hits: set[str] = set()
+    batch_report: dict[str, Any] | None = None
     for name in rule.sets:
         chosen = sets[name]
         missing = chosen.loc[~chosen["id"].isin(in_dataset), "id"].tolist()
@@ -589,8 +602,19 @@ def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: Next
         dup = len(out_ids) - len(set(out_ids))
         entry.update({"rows": t.num_rows, "rows_selected": len(pos), "rows_appended": n_inc,
                       "duplicate_id_rows": dup})
+        trimmed = None
+        if name == rule.train_set and batch_size is not None:
+            plan = batching.plan(list(range(t.num_rows)), batch_size, remainder, ident=out_ids.__getitem__)
+            batch_report = plan.report
+            if plan.remainder:
+                trimmed = t.take(pa.array(plan.remainder, pa.int64()))
+            t = t.take(pa.array(plan.train, pa.int64()))
+            entry["rows"] = t.num_rows
         tables[name] = t
         entries[name] = entry
+        if trimmed is not None:
+            tables["remainder"] = trimmed
+            entries["remainder"] = {"file": "remainder.parquet", "rows": trimmed.num_rows, "trimmed_from": name}
     unscored = scores.loc[rule.assign(scores).isna(), "id"]
     manifest: dict[str, Any] = {
         "kind": KIND,
@@ -612,14 +636,18 @@ def select(scores: pd.DataFrame, dataset_paths: Sequence[str | Path], rule: Next
         "sets": entries,
         "train_set": rule.train_set,
         "train_file": entries[rule.train_set]["file"],
-        "not_in_dataset": sum(e["not_in_dataset_count"] for e in entries.values()),
+        "not_in_dataset": sum(e.get("not_in_dataset_count", 0) for e in entries.values()),
+        # the keys Phase 2 reads from a curriculum manifest, so phase2.manifest can point here
+        "files": {k: v["file"] for k, v in entries.items()},
+        "train_bucket": rule.train_set,
+        "batch": batch_report,
     }
     return Selection(tables=tables, manifest=manifest, files={k: v["file"] for k, v in entries.items()})
 
 
 # -- writing ------------------------------------------------------------------------------------
 
-_ALL_SET_FILES = sorted({f"{s}.parquet" for r in RULES.values() for s in r.sets})
+_ALL_SET_FILES = sorted({f"{s}.parquet" for r in RULES.values() for s in r.sets} | {"remainder.parquet"})
 
 
 def write(selection: Selection, out_dir: str | Path) -> dict[str, Any]:
@@ -652,24 +680,27 @@ def write(selection: Selection, out_dir: str | Path) -> dict[str, Any]:
 def export(rows: pd.DataFrame | Iterable[Any], dataset_paths: Sequence[str | Path], out_dir: str | Path,
            rule: NextRoundRule, *, include: Sequence[str | Path] = (),
            exclude: str | Path | Sequence[str] | None = None,
-           source_log: str | Sequence[str] | None = None) -> dict[str, Any]:
+           source_log: str | Sequence[str] | None = None, batch_size: int | None = None,
+           remainder: str = "warn") -> dict[str, Any]:
     """:func:`score_table` → :func:`select` → :func:`write`: the whole next-round step in one call."""
     scores = rows if _is_score_table(rows) else score_table(rows)
-    return write(select(scores, dataset_paths, rule, include=include, exclude=exclude, source_log=source_log),
-                 out_dir)
+    return write(select(scores, dataset_paths, rule, include=include, exclude=exclude, source_log=source_log,
+                        batch_size=batch_size, remainder=remainder), out_dir)
 
 
 def export_from_logs(logs: str | Path | Sequence[str | Path], dataset_paths: Sequence[str | Path],
                      out_dir: str | Path, rule: NextRoundRule, *, include: Sequence[str | Path] = (),
                      exclude: str | Path | Sequence[str] | None = None, strict: bool = False,
-                     progress: bool | None = None) -> dict[str, Any]:
+                     progress: bool | None = None, batch_size: int | None = None,
+                     remainder: str = "warn") -> dict[str, Any]:
     """:func:`export` reading the round's log(s) with the curriculum reader (any log shape)."""
     from ddai.curriculum.read import iter_rollouts
 
     paths = [logs] if isinstance(logs, (str, Path)) else list(logs)
     rows = score_table(iter_rollouts(paths, strict=strict, progress=progress))
     src = str(paths[0]) if len(paths) == 1 else [str(p) for p in paths]
-    return export(rows, dataset_paths, out_dir, rule, include=include, exclude=exclude, source_log=src)
+    return export(rows, dataset_paths, out_dir, rule, include=include, exclude=exclude, source_log=src,
+                  batch_size=batch_size, remainder=remainder)
 
 
 def _is_score_table(x: Any) -> bool:

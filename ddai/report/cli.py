@@ -233,8 +233,7 @@ def _export_next_round(rep: Report, a: argparse.Namespace) -> None:
     if not datasets and rep.join_with is not None:
         datasets = [p for p in rep.join_with.bucket_files().values() if p.is_file()]
     lr = rep.logs[0]
-    rep.next_round = export(lr.path, datasets, Path(a.next_round), a.next_round_preset, include=a.include,
-                            exclude=a.exclude, strict=a.strict, progress=a.progress == "on")
+    rep.next_round = export(lr.path, datasets, Path(a.next_round), a, progress=a.progress == "on")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,12 +40,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="ids to leave out of every set and of the appended rows: one per line, or a JSON list")
     g.add_argument("--order", choices=core.ORDERS, default=None,
                    help="source: the dataset's order (focus, ddai47); easy_to_hard: mean descending (stays_below)")
+    g.add_argument("--next-round-batch", type=int, default=None, metavar="N",
+                   help="align the training set to verl batches of N (Phase 2's train_batch_size); default: no alignment")
+    g.add_argument("--next-round-remainder", choices=("warn", "trim", "pad"), default=None,
+                   help="with --next-round-batch: trim (rest -> remainder.parquet), pad (repeat the first rows) "
+                        "or warn (list what verl drops); default trim")
 
 
 def rule_from_args(a: argparse.Namespace) -> core.NextRoundRule:
     """The rule the flags name; flags of another rule, or without ``--next-round``, are errors."""
     name = a.next_round_rule or "stays_below"
-    given = [f for f in ("next_round_rule", "focus_score", "focus_max", "exclude", "order")
+    given = [f for f in ("next_round_rule", "focus_score", "focus_max", "exclude", "order", "next_round_batch",
+                         "next_round_remainder")
              if getattr(a, f, None) is not None] + (["include"] if a.include else [])
     if given and not a.next_round:
         flag = "--" + given[0].replace("_", "-")
@@ -55,6 +61,11 @@ def rule_from_args(a: argparse.Namespace) -> core.NextRoundRule:
             if rule != name and getattr(a, f) is not None:
                 raise ConfigError(f"--{f.replace('_', '-')} applies to --next-round-rule {rule}, not {name}",
                                   where="command line")
+    if a.next_round_remainder is not None and a.next_round_batch is None:
+        raise ConfigError("--next-round-remainder needs --next-round-batch N", where="command line")
+    if a.next_round_batch is not None and a.next_round_batch < 1:
+        raise ConfigError(f"--next-round-batch is {a.next_round_batch}", where="command line",
+                          expected="an integer >= 1")
     for path, what in [(p, "--include parquet") for p in a.include] + [(a.exclude, "exclude file")]:
         if path is not None and not Path(path).is_file():
             raise InputError(f"{what} not found" if not Path(path).exists() else f"{what} is not a regular file",
@@ -66,11 +77,13 @@ def rule_from_args(a: argparse.Namespace) -> core.NextRoundRule:
     return core.make_rule(name, order=a.order)
 
 
-def export(log_path: str, dataset_paths: list[Path], out_dir: Path, rule: core.NextRoundRule, *,
-           include: list[str], exclude: str | None, strict: bool, progress: bool) -> dict[str, Any]:
-    """Write the rule's sets for one judge log (see :func:`ddai.curriculum.nextround.export`)."""
-    return core.export_from_logs(log_path, dataset_paths, out_dir, rule, include=[Path(p) for p in include],
-                                 exclude=exclude, strict=strict, progress=progress)
+def export(log_path: str, dataset_paths: list[Path], out_dir: Path, a: argparse.Namespace,
+           progress: bool) -> dict[str, Any]:
+    """Write the sets of the rule ``a`` names for one judge log (:func:`ddai.curriculum.nextround.export`)."""
+    return core.export_from_logs(log_path, dataset_paths, out_dir, a.next_round_preset,
+                                 include=[Path(p) for p in a.include], exclude=a.exclude, strict=a.strict,
+                                 progress=progress, batch_size=a.next_round_batch,
+                                 remainder=a.next_round_remainder or "trim")
 
 
 def _as_scores(prompts: pd.DataFrame) -> pd.DataFrame:

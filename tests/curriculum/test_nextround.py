@@ -287,3 +287,32 @@ def test_bad_inputs_are_one_line_errors(files, tmp_path):
         nr.make_rule("focus", order="random")
     for e in (ei.value,):
         assert "\n" not in str(e)
+
+
+def test_batch_alignment_and_phase2_reads_the_manifest(files, tmp_path):
+    """With a batch size the training set holds whole batches; Phase 2 accepts the manifest as is."""
+    from types import SimpleNamespace
+
+    from ddai.phase2.data import load_train_data
+    from ddai.phase2.validate import check_data
+
+    out = tmp_path / "r1"
+    res = nr.export_from_logs(files["log"], [files["dataset"]], out, nr.make_rule("focus", max=0.2),
+                              include=[files["bucket0"]], batch_size=4, remainder="trim")
+    # selected 50, 2, 14 then bucket 0's 300, 301, 302: one batch of 4, two rows trimmed
+    assert ids_of(out / "focus.parquet") == ["train_50", "train_2", "train_14", "train_300"]
+    assert ids_of(out / "remainder.parquet") == ["train_301", "train_302"]
+    assert res["rows"] == {"focus": 4, "remainder": 2}
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["batch"]["trimmed_ids"] == ["train_301", "train_302"] and man["batch"]["steps_per_epoch"] == 1
+    data = load_train_data(str(out / "manifest.json"), None)
+    assert data.train_file == str((out / "focus.parquet").resolve()) and data.rows == 4
+    p = SimpleNamespace(train_batch_size=4)
+    assert check_data(p, data.rows, allow_remainder=False, manifest_steps=data.manifest_steps_per_epoch) == 1
+    # pad repeats the first rows; warn only lists what verl drops
+    nr.export_from_logs(files["log"], [files["dataset"]], out, nr.make_rule("focus", max=0.2),
+                        include=[files["bucket0"]], batch_size=4, remainder="pad")
+    assert ids_of(out / "focus.parquet")[6:] == ["train_50", "train_2"] and not (out / "remainder.parquet").exists()
+    nr.export_from_logs(files["log"], [files["dataset"]], out, nr.make_rule("focus", max=0.2), batch_size=2)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["batch"]["dropped_ids"] == ["train_14"] and len(ids_of(out / "focus.parquet")) == 3

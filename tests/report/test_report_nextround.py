@@ -169,3 +169,16 @@ def test_flag_errors_are_one_line_exit_2(inputs, tmp_path, capsys, args, msg):
     assert msg in err and "Traceback" not in err
     assert len(err.splitlines()) == 1            # refused before any input is read or announced
     assert not (tmp_path / "o").exists()
+
+
+def test_batch_flags(inputs, tmp_path, capsys):
+    out = tmp_path / "b"
+    assert main([str(inputs["log"]), "--next-round", str(out), "--dataset", str(inputs["dataset"]),
+                 "--next-round-rule", "focus", "--include", str(inputs["bucket0"]), "--next-round-batch", "2",
+                 "--json"]) == 0
+    nr = json.loads(capsys.readouterr().out)["next_round"]
+    # train_9, train_1, train_6, train_100, train_101: two batches of 2, one row trimmed
+    assert nr["rows"] == {"focus": 4, "remainder": 1}
+    assert ids(out / "remainder.parquet") == ["train_101"]
+    assert main([str(inputs["log"]), "--next-round", str(out), "--next-round-remainder", "pad"]) == 2
+    assert "--next-round-remainder needs --next-round-batch N" in capsys.readouterr().err
