@@ -74,16 +74,18 @@ def lt(x: Any, t: float) -> Any:
 
 # -- the usable-score rule ------------------------------------------------------------------
 
-def usable_mask(values: np.ndarray) -> np.ndarray:
-    """True where a score may enter a mean: finite and within [0, 1].
+try:  # the one usable-score rule lives in fields.py (contract 3) once the reader's version lands
+    from ddai.curriculum.fields import usable_mask
+except ImportError:  # until then, the same rule here
+    def usable_mask(values: Any) -> np.ndarray:
+        """True where a score may enter a mean: finite and within [0, 1].
 
-    WHY: reference-style NDCG exceeds 1 when a page is retrieved twice, and a judge that
-    failed may leave NaN; averaging either would move a prompt across a threshold silently.
-    (The same rule as :func:`ddai.curriculum.fields.is_usable`, vectorised.)
-    """
-    v = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(v) & (v >= 0.0) & (v <= 1.0)
+        WHY: reference-style NDCG exceeds 1 when a page is retrieved twice, and a judge that
+        failed may leave NaN; averaging either would move a prompt across a threshold silently.
+        """
+        v = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(v) & (v >= 0.0) & (v <= 1.0)
 
 
 # -- per-id scores --------------------------------------------------------------------------
