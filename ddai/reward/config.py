@@ -16,7 +16,13 @@ from typing import Any
 
 from ddai.clients.settings import GeneratorConfig, Prices, RetryPolicy, _build, _plain
 from ddai.errors import ConfigError
-from ddai.reward.prompts import JUDGE_MODES, MODE_ALIASES, PROMPTS, JudgePrompt, prompt_for
+from ddai.reward.prompts import (
+    JUDGE_MODES,
+    MODE_ALIASES,
+    PROMPTS,
+    JudgePrompt,
+    prompt_for,
+)
 
 __all__ = ["JUDGE_MODES", "GeneratorConfig", "Prices", "RetryPolicy", "RewardConfig"]
 

@@ -29,6 +29,7 @@ from ddai.reward.config import RewardConfig
 from ddai.reward.prompts import SUBSCORE_KEYS, JudgePrompt
 from ddai.reward.storage import cause
 
+
 @dataclass
 class JudgeRequest:
     prompt_id: str  # dataset id ("train_2"): part of the cache key

@@ -99,7 +99,7 @@ def _advantages(kept, norm_by_std=True, extra_rows=()):
     from verl.trainer.ppo.core_algos import AdvantageEstimator
     from verl.trainer.ppo.ray_trainer import compute_advantage
 
-    rows = [(f"grp", r, n) for _, r, n in kept] + list(extra_rows)
+    rows = [("grp", r, n) for _, r, n in kept] + list(extra_rows)
     width = max(n for _, _, n in rows)
     rewards = torch.zeros(len(rows), width)
     mask = torch.zeros(len(rows), width)

@@ -40,15 +40,15 @@ async def main():
         data_source="slidevqa_train",
         solution_str=f"<think>t</think><search_complete>true</search_complete><answer>Credit Cards</answer>",
         ground_truth="Credit Cards",
-        extra_info={"question": f"{i}" + "q" * %(pad)d, "file_name": f"{i}.pdf", "reference_page": [1],
+        extra_info={"question": f"{i}" + "q" * PAD_, "file_name": f"{i}.pdf", "reference_page": [1],
                     "ddai": {"dataset_id": f"train_{i}", "uid": tag, "sample_idx": i, "retrieved_basenames": [f"{i}_1"],
                              "generated_answer": "Credit Cards", "format_ok": True, "step": 1}},
-        **kwargs) for i in range(%(n)d)))
+        **kwargs) for i in range(N_)))
     await rt.judge.aclose()
     print(json.dumps([o["cache_hit"] for o in outs]))
 
 asyncio.run(main())
-""" % {"pad": PAD, "n": ROLLOUTS}
+""".replace("PAD_", str(PAD)).replace("N_", str(ROLLOUTS))
 
 
 def _spawn(kwargs, events, host, tag):
