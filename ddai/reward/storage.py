@@ -17,6 +17,7 @@ import os
 import re
 import socket
 
+from ddai.clients.secrets import mask, safe_text
 from ddai.errors import DdaiError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -57,4 +58,4 @@ def storage_error(kind: str, path: object, action: str, exc: OSError) -> RewardS
         errno.EPERM: "write permission on that path",
         errno.EROFS: "a writable filesystem",
     }.get(exc.errno or 0, "a readable and writable path")
-    return RewardStorageError(f"{kind}: cannot {action}: {cause(exc)}", where=path, expected=hint)
+    return RewardStorageError(safe_text(f"{kind}: cannot {action}: {cause(exc)}"), where=mask(str(path)), expected=hint)
