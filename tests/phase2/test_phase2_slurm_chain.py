@@ -39,7 +39,7 @@ def chain_run(helpers, tmp_path: Path, slurm_cluster: None, request: pytest.Fixt
         names.append(job_name)
         full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
         full_env.update(KEYS, DDAI_PHASE2_TRAINER="fake", **(env or {}))
-        args = ["task=phase2", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1", f"phase2.manifest={manifest}",
+        args = ["task=phase2", "+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), f"phase2.manifest={manifest}",
                 "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.logger=[console]",
                 f"phase2.run_dir={run_dir}", f"hydra.run.dir={tmp_path / 'hydra'}",
                 f"phase2.slurm.job_name={job_name}", "phase2.slurm.cpus_per_task=1",
@@ -182,7 +182,7 @@ def test_missing_key_stops_job_before_the_trainer(chain_run, helpers) -> None:
     from ddai.phase2.plan import PLAN_NAME, build_plan, write_plan
     from ddai.phase2.prepare import compose_ddai
 
-    cfg = compose_ddai(["+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1", f"phase2.manifest={run_dir.parent / 'cur' / 'manifest.json'}",
+    cfg = compose_ddai(["+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), f"phase2.manifest={run_dir.parent / 'cur' / 'manifest.json'}",
                         "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.logger=[console]",
                         f"phase2.run_dir={run_dir}", f"phase2.slurm.job_name={name}", "phase2.slurm.cpus_per_task=1",
                         "phase2.slurm.time_min=5", "phase2.slurm.startup_minutes=0.05",
