@@ -7,6 +7,10 @@ and its scheduled save, before metrics are logged) and verl's own ``_save_checkp
 does not copy the training loop. Ending the loop: ``total_training_steps`` is set to the
 current step, so verl's loop condition ends the loop normally after logging this step.
 
+It also puts the agent's image-error count (``ddai.agent.health``) into each step's metrics
+through verl's ``_consume_sync_metrics`` path, so it reaches W&B (verl does not aggregate
+per-trajectory extra fields into training metrics).
+
 It is put in place of ``"sync"`` in verl's trainer registry by :func:`install`, which
 ``ddai.phase2.trainer``'s TaskRunner calls inside the Ray actor before verl looks the trainer
 up. The mode name stays ``sync`` because verl tests ``trainer_mode == "sync"`` in several places.
@@ -20,6 +24,7 @@ from pathlib import Path
 from verl.trainer.ppo.v1 import trainer_base
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 
+from ddai.agent import health
 from ddai.phase2 import stop
 
 logger = logging.getLogger(__name__)
@@ -39,8 +44,16 @@ class SaveOnStopTrainer(PPOTrainerSync):
         is_last = self.global_steps >= self.total_training_steps
         return freq > 0 and (is_last or self.global_steps % freq == 0)
 
+    def _agent_error_metrics(self) -> dict[str, float]:
+        path = errors_file(str(self.config.trainer.default_local_dir))
+        return {"ddai/agent_image_errors_total": float(health.count(path, "page_image")),
+                "ddai/agent_errors_total": float(health.count(path))}
+
     def on_step_end(self) -> None:
         super().on_step_end()
+        pending = dict(getattr(self, "_pending_sync_metrics", None) or {})
+        pending.update(self._agent_error_metrics())
+        self._pending_sync_metrics = pending
         if not stop.requested(self._stop_file()):
             return
         if not self._saved_this_step():
@@ -51,6 +64,13 @@ class SaveOnStopTrainer(PPOTrainerSync):
         print(msg, flush=True)
         # verl's loop runs while global_steps <= total_training_steps; it increments after logging.
         self.total_training_steps = self.global_steps
+
+
+def errors_file(default_local_dir: str) -> str:
+    """Where the agent workers record image errors (``$DDAI_AGENT_ERRORS_FILE`` or the checkpoint dir)."""
+    import os
+
+    return os.environ.get(health.ENV) or str(Path(default_local_dir) / "agent_errors.jsonl")
 
 
 def install() -> None:

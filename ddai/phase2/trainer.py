@@ -52,6 +52,9 @@ def isolate_ray(config: Any) -> dict[str, Any]:
         env_vars = ray_init.setdefault("runtime_env", {}).setdefault("env_vars", {})
         if _STOP_PATH:
             env_vars[stop.ENV] = str(_STOP_PATH[0])
+        # Agent-loop workers record image errors here; the trainer logs the count each step.
+        env_vars["DDAI_AGENT_ERRORS_FILE"] = os.environ.get("DDAI_AGENT_ERRORS_FILE") or str(
+            Path(str(config.trainer.default_local_dir)) / "agent_errors.jsonl")
     return {"address": address, "temp_dir": temp_dir if address == "local" else None}
 
 

@@ -119,12 +119,19 @@ def test_stop_on_a_scheduled_save_step_saves_once(tmp_path: Path, monkeypatch: p
 
 
 def test_no_stop_request_trains_to_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           no_transfer_queue: list) -> None:
+                                           no_transfer_queue: list, capsys: pytest.CaptureFixture) -> None:
+    from ddai.agent import health
+
     monkeypatch.setenv("DDAI_PHASE2_STOP_FILE", str(tmp_path / "STOP"))
+    monkeypatch.setenv("DDAI_AGENT_ERRORS_FILE", str(tmp_path / "agent_errors.jsonl"))
+    health.record("page_image", "/x/2_7.jpg: OSError")  # as an agent-loop worker would
     trainer, ran = make_trainer(tmp_path, save_freq=4, total=6, stop_at=None, stop_file=tmp_path / "STOP")
     trainer.fit(agent_loop_manager=None)
     assert ran == [1, 2, 3, 4, 5, 6] and trainer.actor_rollout_wg.saved == [4, 6]
     assert trainer.stopped_at_step is None
+    # verl's console logger printed the agent's error count with every step's metrics
+    out = capsys.readouterr().out
+    assert out.count("ddai/agent_image_errors_total:1.0") == 6
 
 
 def test_install_replaces_verl_sync_trainer_with_the_subclass() -> None:
