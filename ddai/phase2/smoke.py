@@ -84,7 +84,7 @@ def build_tiny_qwen25vl(path: Path, *, seed: int = 0, max_pixels: int = 64 * 28 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIALS}
     vocab = len(tokenizer)
     text = {"vocab_size": vocab, "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 32768,
             "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "tie_word_embeddings": True,
             "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"]}
     vision = {"depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
@@ -105,13 +105,37 @@ def build_tiny_qwen25vl(path: Path, *, seed: int = 0, max_pixels: int = 64 * 28 
     return path
 
 
+def write_dataset(out: Path, rows: int = 4) -> tuple[Path, dict[str, int]]:
+    """A training parquet in the users' schema (ddai's example generator) and the decks it asks about."""
+    import pyarrow.parquet as pq
+
+    from ddai.examples.generate import dataset_table, generate_dataset
+
+    table = dataset_table(generate_dataset(rows, seed=0)).slice(0, rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    decks: dict[str, int] = {}
+    for row in table.to_pylist():
+        deck = str(row["file_name"]).rsplit(".", 1)[0]
+        decks[deck] = max(decks.get(deck, 0), max(row["reference_page"] or [1]) + 2)
+    return out, decks
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 2 or args[0] not in ("model", "pages"):
-        print("usage: python -m ddai.phase2.smoke {model,pages} DIR", file=sys.stderr)
+    if len(args) != 2 or args[0] not in ("model", "pages", "inputs"):
+        print("usage: python -m ddai.phase2.smoke {model,pages,inputs} DIR", file=sys.stderr)
         return 2
-    out = build_tiny_qwen25vl(Path(args[1])) if args[0] == "model" else write_pages(Path(args[1]), {"1": 4, "2": 4})
-    print(out)
+    if args[0] == "model":
+        print(build_tiny_qwen25vl(Path(args[1])))
+    elif args[0] == "pages":
+        print(write_pages(Path(args[1]), {"1": 4, "2": 4}))
+    else:  # everything tools/gpu_smoke.sh needs, as JSON: model, training parquet, image root, decks
+        work = Path(args[1])
+        train, decks = write_dataset(work / "train.parquet")
+        pages = write_pages(work / "img", decks)
+        model = build_tiny_qwen25vl(work / "model")
+        print(json.dumps({"model": str(model), "train_file": str(train), "image_root": str(pages), "decks": decks}))
     return 0
 
 

@@ -200,3 +200,19 @@ def test_missing_key_stops_job_before_the_trainer(chain_run, helpers) -> None:
     assert "test-gemini-key-0000" not in log
     assert not (run_dir / "chain_state.json").exists(), "no job recorded, no successor submitted"
     assert not steps(run_dir)
+
+
+def test_failed_preflight_stops_the_chain_at_once_with_its_table(chain_run) -> None:
+    """On this GPU-less cluster the node preflight fails: FAILED + table, successor cancelled, no trainer."""
+    run_dir, first, name, _ = chain_run("preflight", 48, "phase2.slurm.time_min=5",
+                                        env={"DDAI_PHASE2_PREFLIGHT": "1"})
+    wait_for(lambda: (run_dir / "FAILED").exists(), "the FAILED marker", 300)
+    wait_for(lambda: not jobs_named(name), "the chain to end (successor cancelled)", 120)
+    failed = (run_dir / "FAILED").read_text()
+    assert "preflight failed" in failed and "no GPU visible" in failed and "what to fix" in failed
+    state = json.loads((run_dir / "chain_state.json").read_text())
+    assert len(state["jobs"]) == 1 and state["jobs"][0]["end_reason"] == "preflight failed"
+    assert state["status"] == "failed" and state["restarts"] == 0
+    assert not steps(run_dir)  # the trainer never started
+    log = (run_dir / "phase2.log").read_text()
+    assert "Traceback" not in log and "trainer starts" not in log

@@ -79,3 +79,25 @@ def test_main_interpreter_torch_is_untouched() -> None:
 
     assert torch.__version__.startswith("2.13.0"), torch.__version__
     assert sys.executable != os.environ.get("DDAI_VISION_PYTHON")
+
+
+@pytest.mark.verl
+def test_gpu_smoke_inputs_build_on_cpu_and_pass_validation(tmp_path: Path) -> None:
+    """The CPU part of tools/gpu_smoke.sh: model + processor + pages + dataset, accepted by the validator."""
+    exe = vision_python()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    res = subprocess.run([exe, "-m", "ddai.phase2.smoke", "inputs", str(tmp_path / "w")], capture_output=True,
+                         text=True, env=env, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = json.loads(res.stdout)
+    from ddai.phase2.validate import check_image_root, check_model_dir
+
+    check_model_dir(out["model"])
+    assert check_image_root(out["image_root"]) == out["image_root"]
+    import pyarrow.parquet as pq
+
+    decks = {str(f).rsplit(".", 1)[0] for f in pq.read_table(out["train_file"]).column("file_name").to_pylist()}
+    assert decks == set(out["decks"])
+    for deck, pages in out["decks"].items():
+        assert (Path(out["image_root"]) / f"{deck}_{pages}.jpg").is_file()
+    assert subprocess.run(["bash", "-n", str(REPO / "tools" / "gpu_smoke.sh")]).returncode == 0
