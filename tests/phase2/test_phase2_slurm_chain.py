@@ -108,8 +108,10 @@ def test_time_limit_chain_finishes_every_step_exactly_once(chain_run) -> None:
     assert jobs[-1]["successor_id"] not in {s["job"] for s in done}
     gaps = []
     for prev, nxt in zip(jobs, jobs[1:]):
-        first_step = next(s for s in done if s["job"] == nxt["job_id"])
-        gaps.append(first_step["start"] - prev["ended"])
+        # On a loaded machine a job may get its time-limit signal before finishing a step.
+        first_step = next((s for s in done if s["job"] == nxt["job_id"]), None)
+        if first_step is not None:
+            gaps.append(first_step["start"] - prev["ended"])
     record({"case": "time-limit signal", "jobs": len(jobs), "steps_lost": 0,
             "job_end_to_next_first_step_s": [round(g, 2) for g in gaps]})
 
