@@ -34,6 +34,11 @@ if ! "$VISION/bin/python" -c "import torchvision.transforms.v2.functional" 2>/de
 fi
 export DDAI_VISION_PYTHON="$PWD/$VISION/bin/python"
 
+echo "== installing headless Chromium for the report's browser test" >&2
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
+
 echo "== starting the local Slurm cluster" >&2
 bash tools/slurm_cluster.sh up
 
