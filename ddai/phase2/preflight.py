@@ -282,11 +282,14 @@ def check_ray() -> Check:
     temp = ray_temp_dir()
     if len(temp) > 60:
         return Check("ray", False, f"temp dir {temp} is too long for Ray's socket paths", "set DDAI_RAY_TMPDIR=/tmp/r-$SLURM_JOB_ID")
+    existed = Path(temp).exists()
     try:
         Path(temp).mkdir(parents=True, exist_ok=True)
         probe = Path(temp) / ".ddai-write-test"
         probe.write_text("ok")
         probe.unlink()
+        if not existed:
+            Path(temp).rmdir()  # the trainer creates it again; leave no litter in /tmp
     except OSError as exc:
         return Check("ray", False, f"cannot write {temp}: {exc}", "set DDAI_RAY_TMPDIR to a writable local directory")
     return Check("ray", True, f"new local cluster, temp dir {temp} (never the shared /tmp/ray)")
@@ -341,13 +344,14 @@ def run_checks(run_dir: Path) -> list[Check]:
 def render_table(checks: list[Check]) -> str:
     """The table as plain text (also written into the FAILED marker)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="ddai Phase 2 preflight", show_lines=False)
     for col in ("check", "result", "detail", "what to fix"):
         table.add_column(col, overflow="fold")
     for c in checks:
-        table.add_row(c.name, "pass" if c.ok else "FAIL", c.detail, "" if c.ok else c.fix)
+        table.add_row(c.name, "pass" if c.ok else "FAIL", escape(c.detail), "" if c.ok else escape(c.fix))
     console = Console(file=open(os.devnull, "w"), width=140, record=True)  # noqa: SIM115
     console.print(table)
     return console.export_text()
