@@ -45,8 +45,7 @@ def isolate_ray(config: Any) -> dict[str, Any]:
     with open_dict(config):
         ray_init = config.ray_kwargs.ray_init
         ray_init.address = address
-        if address == "local":  # joining an existing head: its temp dir is the head's
-            Path(temp_dir).mkdir(parents=True, exist_ok=True)
+        if address == "local":  # joining an existing head: its temp dir is the head's (Ray creates it)
             ray_init._temp_dir = temp_dir
         # The stop file must be found by the trainer inside its Ray actor.
         env_vars = ray_init.setdefault("runtime_env", {}).setdefault("env_vars", {})
