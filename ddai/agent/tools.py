@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from ddai.agent import health
 from ddai.agent.config import AgentConfig
 from ddai.agent.crop import CropError, View, crop_view, open_page
 from ddai.agent.search_client import SearchClient, SearchFailed
@@ -35,6 +36,7 @@ class TrajectoryTools:
     crops: list[str] = field(default_factory=list)  # saved crop files
     views: list[View] = field(default_factory=list)  # every image shown, in order
     search_errors: int = 0
+    image_errors: int = 0  # result pages that did not open (logged as errors, counted in W&B)
 
     async def search(self, query: str) -> Observation:
         try:
@@ -52,6 +54,8 @@ class TrajectoryTools:
             )
         except OSError as exc:
             self.search_errors += 1
+            self.image_errors += 1
+            health.record("page_image", f"{shown_path}: {type(exc).__name__}: {exc}", dataset_id=self.dataset_id)
             return Observation(text=f"The result image could not be opened ({type(exc).__name__}).", ok=False)
         if chosen is not None:
             self.retrieved.append(chosen)

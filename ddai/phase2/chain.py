@@ -13,7 +13,7 @@ Budgets: ``max_restarts`` caps the number of jobs after the first; ``max_no_prog
 run whose last N jobs each ended without a new checkpoint (a trainer that crashes at once).
 Both end with a FAILED marker whose message says what to look at.
 
-CLI: ``python -m ddai.phase2.chain {prepare,begin,end,argv,env} ...`` (used by the script).
+CLI: ``python -m ddai.phase2.chain {prepare,begin,end,fail-preflight,argv,env} ...`` (used by the script).
 """
 
 from __future__ import annotations
@@ -195,6 +195,24 @@ def _fail(run_dir: Path, st: dict[str, Any], job_id: str, why: str) -> int:
     return EXIT_STOP_FAILED
 
 
+def fail_preflight(run_dir: Path, job_id: str, table: str) -> int:
+    """The preflight refused this node: FAILED with its table, successor cancelled, no budget used.
+
+    WHY not `end`: a setup mistake would fail the same way in every successor; retrying it
+    only burns allocations. Removing FAILED (after fixing) resumes with fresh budgets.
+    """
+    with cs.locked(run_dir) as st:
+        rec = next((j for j in reversed(st["jobs"]) if str(j["job_id"]) == str(job_id)), None)
+        if rec is not None:
+            rec.update(ended=cs.now(), rc=None, end_reason="preflight failed")
+            succ = rec.get("successor_id")
+            if succ and shutil.which("scancel"):
+                subprocess.run(["scancel", str(succ)], capture_output=True)
+        _fail(run_dir, st, job_id, f"preflight failed on {os.uname().nodename} - nothing was started; "
+                                   f"fix the items below, remove FAILED and resubmit\n{table.rstrip()}")
+    return EXIT_STOP_FAILED
+
+
 def trainer_argv(run_dir: Path) -> list[str]:
     """The trainer's argv after the interpreter (the fake switch is applied here, and only here)."""
     plan = read_plan(run_dir / PLAN_NAME)
@@ -207,7 +225,7 @@ def trainer_argv(run_dir: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print("usage: python -m ddai.phase2.chain {prepare,begin,end,argv,env} ...", file=sys.stderr)
+        print("usage: python -m ddai.phase2.chain {prepare,begin,end,fail-preflight,argv,env} ...", file=sys.stderr)
         return 2
     cmd, rest = args[0], args[1:]
     try:
@@ -222,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             return begin(run_dir, job_id, restart, script, tlimit or None)
         if cmd == "end":
             return end(run_dir, rest[1], int(rest[2]), rest[3] == "1")
+        if cmd == "fail-preflight":  # RUN_DIR JOB TABLE_FILE
+            table = Path(rest[2]).read_text(encoding="utf-8") if len(rest) > 2 and Path(rest[2]).exists() else ""
+            return fail_preflight(run_dir, rest[1], table)
         if cmd == "argv":
             sys.stdout.write("\0".join(trainer_argv(run_dir)) + "\0")
             return 0

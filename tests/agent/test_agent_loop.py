@@ -103,7 +103,7 @@ def test_episode_invalid_actions_get_the_corrective_messages(agent_kwargs):
 
 def _tools_stub():
     class T:
-        retrieved, crops, retrieved_basenames, search_errors = [], [], [], 0
+        retrieved, crops, retrieved_basenames, search_errors, image_errors = [], [], [], 0, 0
 
     return T()
 
@@ -318,3 +318,38 @@ def test_phase2_keys_compose_with_verls_own_config(agent_kwargs):
     from ddai.reward.config import RewardConfig
 
     assert RewardConfig.from_kwargs(cfg.reward.custom_reward_function.reward_kwargs).judge_mode == "answer"
+
+
+@pytest.mark.verl
+def test_verl_loop_refuses_to_run_image_blind(agent_kwargs, tmp_path, monkeypatch):
+    """processor=None (what verl makes of a processor that failed to load) is an error, not a fallback."""
+    from agent_tiny_tokenizer import build_tokenizer
+
+    from ddai.agent.health import ImageBlindError, count
+
+    events = tmp_path / "agent_errors.jsonl"
+    monkeypatch.setenv("DDAI_AGENT_ERRORS_FILE", str(events))
+    tok = build_tokenizer()
+    kwargs = {k: v for k, v in agent_kwargs.items() if k != "allow_text_only"}
+    with pytest.raises(Exception, match="image-blind") as err:  # hydra wraps what the constructor raised
+        _verl_loop(kwargs, ScriptedPolicy(tok, []), tok)
+    assert isinstance(err.value, ImageBlindError) or isinstance(err.value.__cause__, ImageBlindError)
+    assert count(events, "no_processor") == 1
+
+
+@pytest.mark.verl
+def test_page_that_does_not_open_is_logged_and_counted(agent_kwargs, corpus, tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from ddai.agent.health import count
+
+    broken = tmp_path / "img"
+    shutil.copytree(corpus, broken)
+    (broken / "2_7.jpg").write_bytes(b"truncated")
+    events = tmp_path / "agent_errors.jsonl"
+    monkeypatch.setenv("DDAI_AGENT_ERRORS_FILE", str(events))
+    with caplog.at_level("ERROR", logger="ddai.agent"):
+        out, _, _ = _run_verl({**agent_kwargs, "image_root": str(broken)}, [T_SEARCH, T_DONE])
+    assert out.extra_fields["ddai"]["image_errors"] == 1
+    assert count(events, "page_image") == 1 and "2_7.jpg" in events.read_text()
+    assert any("2_7.jpg" in r.getMessage() for r in caplog.records)

@@ -90,6 +90,15 @@ class FakeServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
+            def do_GET(self) -> None:  # model lookups (the zero-cost key check of the preflight)
+                status, payload, headers = outer.handle_get(self.path, dict(self.headers))
+                data = json.dumps(payload).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -111,6 +120,14 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # Keys the fake refuses on model lookups (GET), as the real API refuses a revoked key.
+    rejected_keys: frozenset = frozenset()
+    model_lookups = 0
+
+    def handle_get(self, path: str, headers: dict) -> tuple[int, Any, dict]:
+        """GET: 404 unless a subclass serves it (only model lookups are modelled)."""
+        return 404, {"error": {"code": 404, "message": f"path {path} not found"}}, {}
 
     def next_action(self, call_no: int, body: dict) -> Action:
         with self.lock:
@@ -312,6 +329,19 @@ class FakeGemini(FakeServer):
     def _error(self, code: int, message: str) -> tuple[int, Any, dict]:
         return code, {"error": {"code": code, "message": message, "status": _GOOGLE_STATUS.get(code, "UNKNOWN")}}, {}
 
+    def handle_get(self, path: str, headers: dict) -> tuple[int, Any, dict]:
+        """``GET /v1beta/models/{model}``: free model metadata; 400 for a rejected key, like the real API."""
+        m = re.match(r"^/(v1beta|v1)/models/([^/:?]+)$", path.split("?")[0])
+        if not m:
+            return self._error(404, f"path {path} not found")
+        key = {k.lower(): v for k, v in headers.items()}.get("x-goog-api-key", "")
+        if not key or key in self.rejected_keys:
+            return self._error(400, "API key not valid. Please pass a valid API key.")
+        with self.lock:
+            self.model_lookups += 1
+        return 200, {"name": f"models/{m.group(2)}", "displayName": m.group(2), "inputTokenLimit": 1048576,
+                     "supportedGenerationMethods": ["generateContent"]}, {}
+
 
 # ----------------------------------------------------------------------------- OpenAI
 
@@ -323,6 +353,18 @@ class FakeOpenAI(FakeServer):
         super().__init__()
         self.answer = answer
         self.paid_calls = 0
+
+    def handle_get(self, path: str, headers: dict) -> tuple[int, Any, dict]:
+        """``GET /v1/models/{model}``: free model metadata; 401 for a rejected key, like the real API."""
+        m = re.match(r"^/v1/models/([^/?]+)$", path.split("?")[0])
+        auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] in self.rejected_keys:
+            return self._error(401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key")
+        if not m:
+            return self._error(404, f"Invalid URL (GET {path})", "invalid_request_error", None)
+        with self.lock:
+            self.model_lookups += 1
+        return 200, {"id": m.group(1), "object": "model", "created": 1700000000, "owned_by": "system"}, {}
 
     def respond(self, path: str, headers: dict, body: Any, action: Action) -> tuple[int, Any, dict]:
         path = path.split("?")[0]
