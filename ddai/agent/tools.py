@@ -18,6 +18,7 @@ from ddai.agent.crop import CropError, View, crop_view, open_page
 from ddai.agent.search_client import SearchClient, SearchFailed
 from ddai.clients.pages import basename
 from ddai.clients.protocol import invalid_bbox_message
+from ddai.clients.secrets import safe_text
 
 
 @dataclass
@@ -43,7 +44,7 @@ class TrajectoryTools:
             results = await self.search_client.search(query, self.dataset_id)
         except SearchFailed as exc:
             self.search_errors += 1
-            return Observation(text=f"The search failed ({str(exc)[:120]}). You may try the search again.", ok=False)
+            return Observation(text=f"The search failed ({safe_text(exc, 120)}). You may try the search again.", ok=False)
         if not results:
             return Observation(text="No results were found for this query. Try a different query.", ok=False)
         chosen: str | None = next((r for r in results if r not in self.retrieved), None)

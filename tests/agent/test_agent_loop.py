@@ -272,12 +272,15 @@ def test_verl_loop_output_scores_through_the_reward_hook(agent_kwargs, fake_gemi
     extra_info = {**ROW["extra_info"], **out.extra_fields, "num_turns": out.num_turns}  # as NaiveRewardManager builds it
     log_path = tmp_path / "logs" / "gspo_gemini_output.jsonl"
     kwargs = {"judge_base_url": fake_gemini.url, "cache_path": str(tmp_path / "c.sqlite"), "log_path": str(log_path),
-              "image_base_path": agent_kwargs["image_root"]}
+              "image_root": agent_kwargs["image_root"], "judge_mode": "trajectory_vlm"}
     score = asyncio.run(compute_score(data_source="slidevqa_train",
                                       solution_str=tok.decode(out.response_ids, skip_special_tokens=True),
                                       ground_truth="Credit Cards", extra_info=extra_info, **kwargs))
     assert score["ndcg"] == 1.0 and score["judge_score"] == 1.0 and score["score"] == pytest.approx(1.0)
-    line = json.loads(log_path.read_text())
+    from ddai.reward.judge_log import log_files
+
+    (part,) = log_files(log_path)  # one writer (this process) -> one part file
+    line = json.loads(part.read_text())
     assert line["retrieved_basenames"] == ["2_7"] and line["sample_idx"] >= 0 and line["step"] == 4
     from fake_servers import gemini_images
 
