@@ -83,10 +83,10 @@ def test_directory_of_logs_and_rerun_byte_identical(shapes, tmp_path):
             "curriculum.sort=interleave", "curriculum.remainder=pad"]
     first = run_launch(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    files1 = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    files1 = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
     second = run_launch(*args, cwd=tmp_path)
     assert second.returncode == 0, second.stderr
-    files2 = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    files2 = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir() if p.is_file()}
     assert files1 == files2
     man = json.loads(files1["manifest.json"])
     assert man["batch"]["rows_written"] % 8 == 0 and man["batch"]["dropped_ids"] == []
