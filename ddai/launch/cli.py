@@ -40,7 +40,7 @@ def _one_line(text: str) -> str:
 def describe(exc: BaseException) -> tuple[str, int] | None:
     """The one-line message and exit code for a user error, or None for an unexpected exception."""
     from hydra.errors import HydraException, OverrideParseException
-    from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
     from ddai.launch.schema_keys import unknown_key_error
 
@@ -49,7 +49,8 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
     if isinstance(exc, OverrideParseException):
         return f"command line: {_one_line(str(exc))} (expected key=value overrides)", EXIT_USAGE
     cause = exc.__cause__ if isinstance(exc, HydraException) else exc
-    if isinstance(cause, ConfigKeyError) and getattr(cause, "full_key", None):
+    if (isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and getattr(cause, "full_key", None)
+            and " not in " in str(getattr(cause, "msg", ""))):
         return str(unknown_key_error(str(cause.full_key))), EXIT_USAGE
     if isinstance(cause, OmegaConfBaseException):
         key, first = _omegaconf_text(cause)

@@ -18,13 +18,14 @@ Both checks raise :class:`~ddai.errors.ConfigError`; Hydra's reporter (replaced 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from ddai.errors import ConfigError
 from ddai.launch import schema_keys, secrets
@@ -66,6 +67,33 @@ def _check_or_exit(config: DictConfig) -> None:
         cli.fail(exc)
 
 
+def _validate_task_or_exit(config: DictConfig) -> None:
+    """Run the task's own settings check (reads no data) before Hydra creates the job directory.
+
+    A single run whose settings cannot work then leaves nothing behind, like a rejected
+    sweep. The check works on a copy (a task may fill in derived settings while checking);
+    ``${hydra:...}`` and ``${ddai_job_dir:}`` resolve as in the job (same config, same run dir).
+    """
+    import copy
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from ddai.launch import cli
+    from ddai.launch.sweep_validate import validate_job
+
+    saved = HydraConfig.instance().cfg
+    try:
+        cfg = copy.deepcopy(config)
+        with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):   # as run_job will set it
+            cfg.hydra.runtime.output_dir = os.path.abspath(str(cfg.hydra.run.dir))
+        HydraConfig.instance().set_config(cfg)
+        validate_job(cfg)
+    except Exception as exc:  # noqa: BLE001 - reported on one line, exit 2 (or a traceback for a bug)
+        cli.fail(exc)
+    finally:
+        HydraConfig.instance().cfg = saved
+
+
 def _first_missing(path: Path) -> Path | None:
     """The outermost ancestor of ``path`` (itself included) that does not exist yet."""
     missing = None
@@ -96,6 +124,7 @@ class DdaiGuard(Callback):
     # refusal must end the process here: one line on stderr, exit 2 (SystemExit passes through).
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_or_exit(config)
+        _validate_task_or_exit(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         global _created_root, _sweep_dir

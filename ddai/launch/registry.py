@@ -22,7 +22,9 @@ def job_dir() -> str:
         hc = HydraConfig.get()
     except ValueError:
         return os.path.abspath("outputs")
-    out = hc.runtime.output_dir
+    from omegaconf import OmegaConf
+
+    out = OmegaConf.select(hc, "runtime.output_dir", default=None, throw_on_missing=False)
     if out:
         return str(out)
     try:
