@@ -44,8 +44,13 @@ def describe(exc: BaseException) -> tuple[str, int] | None:
 
     from ddai.launch.schema_keys import unknown_key_error
 
-    if isinstance(exc, DdaiError):
-        return _one_line(str(exc)), EXIT_USAGE
+    inner: BaseException | None = exc
+    for _ in range(5):   # Hydra wraps errors raised while instantiating (launcher, callbacks): unwrap ours
+        if isinstance(inner, DdaiError):
+            return _one_line(str(inner)), EXIT_USAGE
+        inner = inner.__cause__ if inner is not None else None
+        if inner is None:
+            break
     if isinstance(exc, OverrideParseException):
         return f"command line: {_one_line(str(exc))} (expected key=value overrides)", EXIT_USAGE
     cause = exc.__cause__ if isinstance(exc, HydraException) else exc
