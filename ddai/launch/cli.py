@@ -100,7 +100,31 @@ def report(func: Callable[[], Any]) -> Any:
 
 
 def install() -> None:
-    """Route Hydra's error reporting through :func:`report` (Hydra 1.3, pinned in pyproject)."""
+    """Route Hydra's error reporting through :func:`report` (Hydra 1.3, pinned in pyproject).
+
+    ``--cfg`` runs no callbacks, so the guard's checks (unknown keys, secrets) are added to
+    Hydra's ``show_cfg`` here: a misspelt key fails the same way whether the config is shown
+    or run.
+    """
     import hydra._internal.utils as hydra_utils
+    from hydra._internal.hydra import Hydra
 
     hydra_utils.run_and_report = report
+    if getattr(Hydra.show_cfg, "_ddai_checked", False):
+        return
+    original = Hydra.show_cfg
+
+    def show_cfg(self: Any, config_name: Any, overrides: Any, cfg_type: str, package: Any,
+                 resolve: bool = False) -> None:
+        from hydra.types import RunMode
+
+        from ddai.launch.guard import check
+
+        cfg = self.compose_config(config_name=config_name, overrides=list(overrides), run_mode=RunMode.RUN,
+                                  with_log_configuration=False)
+        check(cfg)
+        return original(self, config_name=config_name, overrides=overrides, cfg_type=cfg_type, package=package,
+                        resolve=resolve)
+
+    show_cfg._ddai_checked = True  # type: ignore[attr-defined]
+    Hydra.show_cfg = show_cfg  # type: ignore[method-assign]

@@ -358,6 +358,15 @@ class SweepSummary(Callback):
         atomic_write_text(Path(rec["output_dir"]) / RUN_FILE, json.dumps(rec, indent=2) + "\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's exception into a warning and exits 0: report it ourselves.
+        try:
+            self._summarize(config)
+        except Exception as exc:  # noqa: BLE001 - one line (or a traceback for a bug), non-zero exit
+            from ddai.launch.cli import fail
+
+            fail(exc)
+
+    def _summarize(self, config: DictConfig) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
         settings = settings_from(config)
         summary = write_summary(sweep_dir, settings, token=self.token)

@@ -10,6 +10,7 @@ import pytest
 
 CASES = {
     "unknown key with +": (["+curriculum.thet1=0.1"], ["curriculum.thet1", "curriculum.theta1"]),
+    "unknown key shown by --cfg": (["--cfg", "job", "+curriculum.thet1=0.1"], ["curriculum.thet1", "theta1"]),
     "unknown key without +": (["curriculum.thet1=0.1"], ["curriculum.thet1", "curriculum.theta1"]),
     "unknown phase2 key with +": (["task=phase2", "+phase2.lrr=1"], ["phase2.lrr", "phase2.lr"]),
     "unknown nested key": (["+phase2.slurm.partitoin=gpu"], ["phase2.slurm.partitoin", "phase2.slurm.partition"]),
