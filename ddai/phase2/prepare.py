@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ddai.phase2.plan import PLAN_NAME, build_plan, write_plan
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# ddai/conf: the checkout's conf/ through a link, or the copy a wheel carries (package data).
+CONF_DIR = (Path(__file__).resolve().parents[1] / "conf").resolve()
 
 
 def compose_ddai(overrides: list[str]):

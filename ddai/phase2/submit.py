@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from ddai.errors import ConfigError, DdaiError
+from ddai.slurm_scripts import script_path as shipped_script
 from ddai.phase2 import chain_state as cs
 from ddai.phase2.plan import PLAN_NAME, read_plan, write_plan
 from ddai.phase2.render import Plan, shell_line
 
 
 def script_path() -> str:
-    """``slurm/phase2.slurm`` of this checkout (``DDAI_PHASE2_SCRIPT`` overrides it)."""
+    """The installed ``slurm/phase2.slurm`` (checkout or wheel; ``DDAI_PHASE2_SCRIPT`` overrides it)."""
     env = os.environ.get("DDAI_PHASE2_SCRIPT")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "slurm" / "phase2.slurm"
+    path = Path(env) if env else shipped_script("phase2.slurm")
     if not path.is_file():
         raise ConfigError(f"job script {path} not found", where="DDAI_PHASE2_SCRIPT",
                           expected="the path of slurm/phase2.slurm")
