@@ -482,9 +482,11 @@ def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,
         raise InputError(f"cannot write the outputs ({exc.strerror or exc}); previous outputs were left as they were",
                          where=out_dir, expected="a writable curriculum.out_dir with free space") from None
     return {
-        "out_dir": str(out_dir.resolve()),
-        "manifest": str((out_dir / MANIFEST).resolve()),
-        "train_file": str((out_dir / file_names[res.bucketing.train]).resolve()),
+        # The fixed names (links into the current generation), never the generation's own paths:
+        # the next run replaces that generation, the fixed names stay.
+        "out_dir": os.path.abspath(out_dir),
+        "manifest": os.path.abspath(out_dir / MANIFEST),
+        "train_file": os.path.abspath(out_dir / file_names[res.bucketing.train]),
         "train_bucket": res.bucketing.train,
         "buckets": buckets,
         "files": file_names,
