@@ -1,0 +1,84 @@
+"""The ``campaign`` config group (schema registered with Hydra; see conf/campaign/default.yaml).
+
+WHY the rule is a name plus its own small block: a campaign re-buckets the round's judge log
+with the curriculum engine (``rebucket``: the same rules, the same usable-score filter as the
+first curriculum) or runs a next-round preset of ``ddai-report`` (``nextround``: the users'
+focus recipes); each keeps its own parameters, and the choice is recorded per round.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ddai.errors import ConfigError
+
+RULES = ("rebucket", "nextround")
+
+
+@dataclass
+class RebucketSettings:
+    """``rule=rebucket``: ``python -m ddai.launch task=curriculum`` on the round's judge log."""
+
+    score: str = "final"                                   # ndcg | judge | final
+    overrides: list[str] = field(default_factory=list)     # more curriculum.* overrides, e.g. curriculum.theta1=0.2
+
+
+@dataclass
+class NextRoundSettings:
+    """``rule=nextround``: the DDAI-47 export of ``ddai-report``; ``set`` names the file trained next."""
+
+    set: str = "fail"
+    fail_below: float = 0.3
+    success_from: float = 0.7
+
+
+@dataclass
+class StageJobSettings:
+    """Resources of the campaign's small CPU jobs (curriculum, next set, close)."""
+
+    time_min: int = 60
+    mem: str = "4G"
+    cpus: int = 1
+
+
+@dataclass
+class CampaignConfig:
+    dir: str = "campaigns/${phase2.experiment_name}"
+    rounds: int = 2
+    # Round 1's training set: an existing curriculum manifest, or (null) bucket
+    # curriculum.phase1_log + curriculum.dataset as the campaign's first stage.
+    manifest: str | None = None
+    # The rows later rounds' sets are drawn from (joined by id); null: curriculum.dataset.
+    dataset: str | None = None
+    rule: str = "rebucket"
+    rebucket: RebucketSettings = field(default_factory=RebucketSettings)
+    nextround: NextRoundSettings = field(default_factory=NextRoundSettings)
+    job: StageJobSettings = field(default_factory=StageJobSettings)
+    dry_run: bool = False
+
+
+def validate_settings(c: CampaignConfig | object) -> None:
+    """What types cannot say; reads no file."""
+    if int(c.rounds) < 1:
+        raise ConfigError(f"campaign.rounds={c.rounds}", where="campaign.rounds", expected="an integer >= 1")
+    if c.rule not in RULES:
+        raise ConfigError(f"campaign.rule={c.rule!r}", where="campaign.rule", expected=" or ".join(RULES))
+    if c.rebucket.score not in ("ndcg", "judge", "final"):
+        raise ConfigError(f"campaign.rebucket.score={c.rebucket.score!r}", where="campaign.rebucket.score",
+                          expected="ndcg, judge or final")
+    for o in c.rebucket.overrides:
+        if not str(o).lstrip("+~").startswith("curriculum.") or "=" not in str(o):
+            raise ConfigError(f"override {o!r}", where="campaign.rebucket.overrides",
+                              expected="curriculum.KEY=VALUE")
+    if not 0 <= float(c.nextround.fail_below) < float(c.nextround.success_from) <= 1:
+        raise ConfigError("fail_below must be < success_from, both in [0, 1]", where="campaign.nextround",
+                          expected="0 <= fail_below < success_from <= 1")
+    if c.nextround.set not in ("fail", "potential", "success"):
+        raise ConfigError(f"campaign.nextround.set={c.nextround.set!r}", where="campaign.nextround.set",
+                          expected="fail, potential or success")
+
+
+def register() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group="campaign", name="schema", node=CampaignConfig)

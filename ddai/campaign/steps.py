@@ -1,0 +1,264 @@
+"""The campaign's own jobs: ``nextset`` between rounds and ``close`` at the end.
+
+``python -m ddai.campaign.steps nextset DIR K`` runs after round K-1's Phase 2 finished: it
+settles round K-1 (final checkpoint, judged rollouts, cost), computes round K's training set
+from round K-1's judge log by the campaign's rule, seeds round K's checkpoint directory with
+round K-1's final checkpoint as ``global_step_0`` (weights and optimizer; no ``data.pt``, so
+verl's data loader starts fresh on the new set), and writes ``round_K/ready.json`` last: the
+stage's completion marker. ``python -m ddai.campaign.steps close DIR`` runs after everything
+(``afterany``): it settles the rounds and records ``done``, or why the campaign stopped.
+Both exit 1 with a one-line message when the campaign cannot go on (later stages are then
+cancelled by Slurm: ``--kill-on-invalid-dep``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ddai.atomic import atomic_path, atomic_write_text
+from ddai.campaign import record as cr
+from ddai.errors import DdaiError, InputError
+from ddai.phase2 import chain_state as cs
+
+READY_NAME = "ready.json"
+SEED_STEP = 0
+
+
+def round_dir(campaign_dir: str | Path, k: int) -> Path:
+    return Path(campaign_dir) / f"round_{k}"
+
+
+def judge_log_totals(path: str | Path) -> dict[str, Any]:
+    """Judged rollouts and their cost (judge + generator) in one Phase 2 judge log."""
+    p = Path(path)
+    n, cost = 0, 0.0
+    if p.exists():
+        with open(p, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    d = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                n += 1
+                for key in ("cost_usd", "generator_cost_usd"):
+                    v = d.get(key)
+                    if isinstance(v, (int, float)) and math.isfinite(v):
+                        cost += float(v)
+    return {"judged_rollouts": n, "cost_usd": round(cost, 6)}
+
+
+def final_checkpoint(run_dir: str | Path) -> Path | None:
+    """``<run>/checkpoints/global_step_N`` of the newest complete checkpoint (None: there is none)."""
+    ckpt = Path(run_dir) / "checkpoints"
+    tracker = ckpt / cs.LATEST_NAME
+    try:
+        step = int(tracker.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    folder = ckpt / f"global_step_{step}"
+    return folder if folder.is_dir() else None
+
+
+def _set_counts(manifest: str | Path) -> tuple[str | None, dict[str, Any]]:
+    """Training file and counts of a set manifest (curriculum or campaign-written)."""
+    p = Path(manifest)
+    if not p.exists():
+        return None, {}
+    doc = json.loads(p.read_text(encoding="utf-8"))
+    train = doc["files"][doc["train_bucket"]]
+    train_path = str((p.parent / train).resolve()) if not Path(train).is_absolute() else train
+    counts = {"buckets": doc.get("buckets", {}), "train_bucket": doc["train_bucket"],
+              "steps_per_epoch": (doc.get("batch") or {}).get("steps_per_epoch")}
+    return train_path, counts
+
+
+def settle(rec: cr.CampaignRecord) -> None:
+    """Fill in what finished rounds produced (idempotent: recomputed from files every time)."""
+    so_far = 0.0
+    for r in rec.round_records:
+        if not r.train_file:
+            r.train_file, counts = _set_counts(r.manifest)
+            if counts:
+                r.counts = {**counts, **r.counts}
+        run = Path(r.run_dir)
+        if cs.marker(run, cs.DONE_NAME) is not None:
+            r.status = "done"
+            final = final_checkpoint(run)
+            r.final_checkpoint = str(final) if final else None
+            r.steps = cs.latest_checkpoint(run / "checkpoints")
+            r.message = cs.marker(run, cs.DONE_NAME).strip()
+        elif cs.marker(run, cs.FAILED_NAME) is not None:
+            r.status = "failed"
+            r.message = cs.marker(run, cs.FAILED_NAME).strip()
+        tot = judge_log_totals(r.judge_log)
+        if tot["judged_rollouts"] or r.status == "done":
+            r.judged_rollouts, r.cost_usd = tot["judged_rollouts"], tot["cost_usd"]
+            so_far += tot["cost_usd"]
+            r.cost_so_far_usd = round(so_far, 6)
+
+
+def seed_checkpoint(src: Path, run_dir: Path) -> str:
+    """Make ``src`` (a ``global_step_N`` folder) round K's starting point as ``global_step_0``.
+
+    The actor's files are linked, not copied (checkpoints are tens of GB); ``data.pt`` is left
+    out on purpose: verl then starts the new set's data loader from the beginning. An
+    existing real checkpoint of the round (a resumed round) is never touched.
+    """
+    ckpt = run_dir / "checkpoints"
+    if cs.latest_checkpoint(ckpt) > SEED_STEP:
+        return str(ckpt / f"global_step_{cs.latest_checkpoint(ckpt)}")
+    actor = ckpt / f"global_step_{SEED_STEP}" / "actor"
+    actor.mkdir(parents=True, exist_ok=True)
+    for entry in sorted((src / "actor").iterdir()):
+        link = actor / entry.name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(entry.resolve())
+    atomic_write_text(ckpt / cs.LATEST_NAME, str(SEED_STEP))
+    return str((src / "actor").resolve())
+
+
+def _python() -> str:
+    return os.environ.get("DDAI_PYTHON") or sys.executable
+
+
+def _run(argv: list[str], what: str) -> str:
+    res = subprocess.run(argv, capture_output=True, text=True)
+    if res.returncode != 0:
+        tail = (res.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise DdaiError(f"{what} failed: {tail}", where=" ".join(argv[:4]))
+    return res.stdout
+
+
+def rebucket(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) -> dict[str, Any]:
+    """Round K's set: the curriculum engine on round K-1's judge log (same rules as round 1)."""
+    s = rec.settings
+    out = Path(cur.set_dir)
+    argv = [_python(), "-m", "ddai.launch", "task=curriculum", f"curriculum.phase1_log={prev.judge_log}",
+            f"curriculum.dataset={s['dataset']}", f"curriculum.out_dir={out}", "curriculum.format=jsonl",
+            f"curriculum.score={s['rebucket']['score']}", f"curriculum.train_batch_size={s['train_batch_size']}",
+            "curriculum.remainder=trim", "curriculum.progress=off", f"hydra.run.dir={out / '.hydra'}",
+            *s["rebucket"]["overrides"]]
+    _run(argv, "re-bucketing the round's judge log")
+    return {"rule": "rebucket", "source_log": prev.judge_log, "score": s["rebucket"]["score"],
+            "overrides": list(s["rebucket"]["overrides"]), "manifest": str(out / "manifest.json")}
+
+
+def nextround(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) -> dict[str, Any]:
+    """Round K's set: a ``ddai-report`` next-round preset, cut to whole batches, with a manifest."""
+    import pyarrow.parquet as pq
+
+    s, nr = rec.settings, rec.settings["nextround"]
+    out = Path(cur.set_dir)
+    export = out / "nextround"
+    _run([_python(), "-m", "ddai.report.cli", prev.judge_log, "--next-round", str(export), "--dataset",
+          s["dataset"], "--fail-below", str(nr["fail_below"]), "--success-from", str(nr["success_from"]),
+          "--progress", "off", "--json"], "the next-round export")
+    table = pq.read_table(export / f"{nr['set']}.parquet")
+    tbs = int(s["train_batch_size"])
+    keep = table.num_rows - table.num_rows % tbs
+    dropped = table.slice(keep).column("id").to_pylist()
+    with atomic_path(out / "train.parquet") as tmp:
+        pq.write_table(table.slice(0, keep), tmp, compression="snappy")
+    sets = json.loads((export / "manifest.json").read_text())["sets"]
+    manifest = {"kind": "campaign_round", "buckets": {k: v["rows"] for k, v in sets.items()},
+                "files": {"train": "train.parquet"}, "train_bucket": "train", "train_file": "train.parquet",
+                "rule": {"name": "nextround", "params": dict(nr)}, "source_log": prev.judge_log,
+                "batch": {"train_batch_size": tbs, "steps_per_epoch": keep // tbs,
+                          "remainder": table.num_rows - keep, "dropped_ids": dropped}}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return {"rule": "nextround", "source_log": prev.judge_log, **dict(nr), "manifest": str(out / "manifest.json")}
+
+
+RULES = {"rebucket": rebucket, "nextround": nextround}
+
+
+def nextset(campaign_dir: Path, k: int) -> int:
+    with cr.locked(campaign_dir) as rec:
+        settle(rec)
+        prev, cur = rec.round(k - 1), rec.round(k)
+        if prev.status != "done":
+            return _stop(rec, cur, f"round {k - 1} did not finish ({prev.message or prev.status})")
+        if Path(cur.set_dir, READY_NAME).exists():
+            return 0
+    try:  # the set is computed outside the lock (it may take minutes on a big log)
+        decision = RULES[rec.rule](rec, prev, cur)
+        train_file, counts = _set_counts(cur.manifest)
+    except (DdaiError, OSError, KeyError) as exc:
+        with cr.locked(campaign_dir) as rec:
+            return _stop(rec, rec.round(k), f"computing round {k}'s set: {exc}")
+    with cr.locked(campaign_dir) as rec:
+        cur = rec.round(k)
+        tbs = int(rec.settings["train_batch_size"])
+        steps = counts.get("steps_per_epoch") or 0
+        if not steps:
+            return _stop(rec, cur, f"round {k}'s set has less than one batch of {tbs} rows "
+                                   f"({counts.get('buckets')}): nothing left to train by rule {rec.rule}")
+        cur.start_checkpoint = seed_checkpoint(Path(prev.final_checkpoint), Path(cur.run_dir))
+        cur.train_file, cur.counts, cur.decision = train_file, counts, decision
+        cur.status = "ready"
+        cr.event(rec, "round_ready", round=k, rows=steps * tbs, rule=rec.rule)
+        atomic_write_text(Path(cur.set_dir) / READY_NAME,
+                          json.dumps({"round": k, "train_file": train_file, "start_checkpoint": cur.start_checkpoint},
+                                     indent=2, sort_keys=True) + "\n")
+    print(f"round {k}: {steps} steps on {train_file}, starting from {cur.start_checkpoint}")
+    return 0
+
+
+def _stop(rec: cr.CampaignRecord, r: cr.RoundRecord, why: str) -> int:
+    r.status, r.message = "failed", why
+    rec.status, rec.message = "failed", f"stopped at round {r.round}: {why}"
+    cr.event(rec, "stopped", round=r.round, message=why)
+    print(f"ddai: error: campaign {rec.dir} {rec.message}", file=sys.stderr)
+    return 1
+
+
+def close(campaign_dir: Path) -> int:
+    with cr.locked(campaign_dir) as rec:
+        settle(rec)
+        pending = [r for r in rec.round_records if r.status != "done"]
+        if not pending:
+            last = rec.round_records[-1]
+            rec.status = "done"
+            rec.message = (f"{rec.rounds} round(s) done; final checkpoint {last.final_checkpoint}; "
+                           f"cost ${last.cost_so_far_usd or 0:.4f}")
+            cr.event(rec, "done")
+            print(rec.message)
+            return 0
+        r = pending[0]
+        if r.status != "failed":
+            r.status = "failed"
+            r.message = r.message or "its jobs were cancelled or never ran"
+        if rec.status != "failed":
+            rec.status, rec.message = "failed", f"stopped at round {r.round}: {r.message}"
+            cr.event(rec, "stopped", round=r.round, message=r.message)
+        print(f"ddai: error: campaign {rec.dir} {rec.message}; run the same command again to continue",
+              file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if len(args) == 3 and args[0] == "nextset":
+            return nextset(Path(args[1]).resolve(), int(args[2]))
+        if len(args) == 2 and args[0] == "close":
+            return close(Path(args[1]).resolve())
+    except (DdaiError, InputError) as exc:
+        print(f"ddai: error: {exc}", file=sys.stderr)
+        return 2
+    print("usage: python -m ddai.campaign.steps {nextset DIR K | close DIR}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
