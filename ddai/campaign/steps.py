@@ -81,6 +81,21 @@ def _set_counts(manifest: str | Path) -> tuple[str | None, dict[str, Any]]:
     return train_path, counts
 
 
+def _signal(rec: cr.CampaignRecord, r: cr.RoundRecord) -> dict[str, Any] | None:
+    """Expected GRPO signal of the round's set before it trains (:mod:`ddai.curriculum.budget`)."""
+    from ddai.curriculum.budget import train_file_signal
+
+    s = rec.settings
+    steps = r.counts.get("steps_per_epoch")
+    if not steps or not s.get("rollout_n"):
+        return None
+    try:
+        return train_file_signal(r.manifest, int(s["rollout_n"]), s.get("price_per_rollout"),
+                                 rows=int(steps) * int(s["train_batch_size"]))
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def settle(rec: cr.CampaignRecord) -> None:
     """Fill in what finished rounds produced (idempotent: recomputed from files every time)."""
     so_far = 0.0
@@ -89,6 +104,10 @@ def settle(rec: cr.CampaignRecord) -> None:
             r.train_file, counts = _set_counts(r.manifest)
             if counts:
                 r.counts = {**counts, **r.counts}
+        if r.train_file and "signal" not in r.counts:
+            sig = _signal(rec, r)
+            if sig is not None:
+                r.counts["signal"] = sig
         run = Path(r.run_dir)
         if cs.marker(run, cs.DONE_NAME) is not None:
             r.status = "done"
@@ -205,6 +224,9 @@ def nextset(campaign_dir: Path, k: int) -> int:
                                    f"({counts.get('buckets')}): nothing left to train by rule {rec.rule}")
         cur.start_checkpoint = seed_checkpoint(Path(prev.final_checkpoint), Path(cur.run_dir))
         cur.train_file, cur.counts, cur.decision = train_file, counts, decision
+        sig = _signal(rec, cur)
+        if sig is not None:
+            cur.counts["signal"] = sig
         cur.status = "ready"
         cr.event(rec, "round_ready", round=k, rows=steps * tbs, rule=rec.rule)
         atomic_write_text(Path(cur.set_dir) / READY_NAME,

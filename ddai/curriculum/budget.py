@@ -125,6 +125,26 @@ def train_file_signal(manifest_path: str | Path, rollout_n: int, price_per_rollo
     return out
 
 
+def sweep_signal(manifest_path: str | Path, phase2: dict[str, Any]) -> dict[str, Any]:
+    """Columns for the sweep summary: expected signal share and useful groups per epoch and per dollar.
+
+    ``phase2`` is the run's cost block (prompts per epoch, rollouts per prompt, estimated price
+    per epoch); a training file without per-prompt estimates gives empty columns, not zeros.
+    """
+    empty = {"expected_signal_share": None, "useful_groups_per_epoch": None, "useful_groups_per_dollar": None}
+    try:
+        s = train_file_signal(manifest_path, int(phase2["rollouts_per_prompt"]),
+                              rows=int(phase2["prompts_per_epoch"]))
+    except (OSError, KeyError, ValueError, json.JSONDecodeError):
+        return empty
+    if s["expected_signal_share"] is None:
+        return empty
+    price = phase2.get("est_price_per_epoch")
+    useful = s["expected_useful_groups"]
+    return {"expected_signal_share": s["expected_signal_share"], "useful_groups_per_epoch": useful,
+            "useful_groups_per_dollar": round(useful / price, 3) if price else None}
+
+
 def write_budgeted(manifest_path: str | Path, out_dir: str | Path, *, rollout_n: int, n_min: int,
                    n_max: int) -> dict[str, Any]:
     """Copy a curriculum's training file with ``__rollout_n__`` per row, and a manifest for Phase 2.

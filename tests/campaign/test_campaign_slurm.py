@@ -157,6 +157,7 @@ def test_two_round_campaign_survives_a_kill_and_finishes_on_rerun(tmp_path: Path
     assert b["start_checkpoint"] == str((final1.parent).resolve())
     assert b["decision"]["rule"] == "rebucket" and b["decision"]["source_log"] == str(r1 / "judge_log.jsonl")
     assert b["counts"]["buckets"]["A"] == len(train2)
+    assert 0 < b["counts"]["signal"]["expected_signal_share"] <= 1 and b["counts"]["signal"]["rollouts"] == len(train2) * 4
     assert b["cost_so_far_usd"] > a["cost_so_far_usd"] > 0
     assert len(rec["submissions"]) == 2
 

@@ -86,6 +86,11 @@ def _settings(cfg: DictConfig) -> dict[str, Any]:
     dataset = c.get("dataset") or (None if c.get("manifest") else str(cfg.curriculum.dataset))
     c["dataset"] = _abs(dataset) if dataset else None
     c["train_batch_size"] = int(cfg.phase2.train_batch_size)
+    c["rollout_n"] = int(cfg.phase2.rollout.n)
+    from ddai.launch.sweep_summary import phase2_cost, settings_from
+
+    prices = {**settings_from(cfg), "rollouts_per_prompt": 1, "epochs": 1}  # conf/sweep's price estimates
+    c["price_per_rollout"] = phase2_cost(1, prices)["est_price_per_epoch"]
     c.pop("dry_run", None)
     c.pop("job", None)
     return c
