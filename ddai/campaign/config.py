@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ddai.campaign.schedule import ScheduleSettings, validate_schedule
 from ddai.errors import ConfigError
 
 RULES = ("rebucket", "nextround")
@@ -53,6 +54,7 @@ class CampaignConfig:
     rule: str = "rebucket"
     rebucket: RebucketSettings = field(default_factory=RebucketSettings)
     nextround: NextRoundSettings = field(default_factory=NextRoundSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     job: StageJobSettings = field(default_factory=StageJobSettings)
     dry_run: bool = False
 
@@ -73,6 +75,10 @@ def validate_settings(c: CampaignConfig | object) -> None:
     if not 0 <= float(c.nextround.fail_below) < float(c.nextround.success_from) <= 1:
         raise ConfigError("fail_below must be < success_from, both in [0, 1]", where="campaign.nextround",
                           expected="0 <= fail_below < success_from <= 1")
+    validate_schedule(c.schedule)
+    if c.schedule.stages and c.rule != "rebucket":
+        raise ConfigError("a staged schedule mixes the buckets of a re-bucketing", where="campaign.schedule.stages",
+                          expected="campaign.rule=rebucket (or no stages)")
     if c.nextround.set not in ("fail", "potential", "success"):
         raise ConfigError(f"campaign.nextround.set={c.nextround.set!r}", where="campaign.nextround.set",
                           expected="fail, potential or success")

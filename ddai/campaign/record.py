@@ -69,6 +69,7 @@ class CampaignRecord:
     round_records: list[RoundRecord] = field(default_factory=list)
     submissions: list[Submission] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    schedule: dict[str, Any] = field(default_factory=dict)   # ddai.campaign.schedule.ScheduleState
 
     def round(self, k: int) -> RoundRecord:
         return self.round_records[k - 1]

@@ -159,17 +159,66 @@ def _run(argv: list[str], what: str) -> str:
 
 
 def rebucket(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) -> dict[str, Any]:
-    """Round K's set: the curriculum engine on round K-1's judge log (same rules as round 1)."""
+    """Round K's set: the curriculum engine on round K-1's judge log (same rules as round 1).
+
+    With a staged schedule the buckets go to ``set/buckets`` and the set is the stage's mix.
+    """
     s = rec.settings
-    out = Path(cur.set_dir)
+    staged = bool((s.get("schedule") or {}).get("stages"))
+    out = Path(cur.set_dir) / "buckets" if staged else Path(cur.set_dir)
     argv = [_python(), "-m", "ddai.launch", "task=curriculum", f"curriculum.phase1_log={prev.judge_log}",
             f"curriculum.dataset={s['dataset']}", f"curriculum.out_dir={out}", "curriculum.format=jsonl",
             f"curriculum.score={s['rebucket']['score']}", f"curriculum.train_batch_size={s['train_batch_size']}",
             "curriculum.remainder=trim", "curriculum.progress=off", f"hydra.run.dir={out / '.hydra'}",
+            *(["curriculum.allow_empty_train=true"] if staged else []),  # the mix decides what trains
             *s["rebucket"]["overrides"]]
     _run(argv, "re-bucketing the round's judge log")
-    return {"rule": "rebucket", "source_log": prev.judge_log, "score": s["rebucket"]["score"],
-            "overrides": list(s["rebucket"]["overrides"]), "manifest": str(out / "manifest.json")}
+    decision = {"rule": "rebucket", "source_log": prev.judge_log, "score": s["rebucket"]["score"],
+                "overrides": list(s["rebucket"]["overrides"]), "manifest": str(out / "manifest.json")}
+    if staged:
+        decision["schedule"] = staged_set(rec, prev, cur, out)
+    return decision
+
+
+def staged_set(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord, buckets: Path) -> dict[str, Any]:
+    """Decide the stage from round K-1's metric, write round K's mix and its manifest, log the event."""
+    import pyarrow.parquet as pq
+    from omegaconf import OmegaConf
+
+    from ddai.campaign import schedule as sch
+
+    s = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(sch.ScheduleSettings),
+                                            rec.settings["schedule"]))
+    # A re-run of this round's job decides from the same state again (never advances twice).
+    before = rec.schedule.get("before") if rec.schedule.get("round") == cur.round else rec.schedule.get("after")
+    state = sch.ScheduleState(**before) if before else sch.ScheduleState(cooldown_next=s.cooldown_rounds)
+    before = state.to_json()
+    metric = sch.round_metric(prev.judge_log, s.metric)
+    if metric is None:
+        raise DdaiError(f"round {prev.round}'s judge log has no usable {s.metric} score", where=prev.judge_log)
+    state, event = sch.decide(state, metric, s)
+    mix = sch.mix_for(s, state.stage)
+    tbs = int(rec.settings["train_batch_size"])
+    table, taken = sch.compose(buckets, mix, tbs)
+    out = Path(cur.set_dir)
+    with atomic_path(out / "train.parquet") as tmp:
+        pq.write_table(table, tmp, compression="snappy")
+    manifest = {"kind": "campaign_round", "files": {"train": "train.parquet"}, "train_bucket": "train",
+                "buckets": json.loads((buckets / "manifest.json").read_text())["buckets"],
+                "schedule": {"stage": state.stage, "name": event["stage_name"], "mix": mix, **taken},
+                "batch": {"train_batch_size": tbs, "steps_per_epoch": taken["rows"] // tbs, "remainder": 0}}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    event.update(round=cur.round, rows=taken["rows"], mix=mix)
+    with cr.locked(rec.dir) as live:
+        again = live.schedule.get("round") == cur.round
+        live.schedule = {"round": cur.round, "before": before, "after": state.to_json(), "event": event}
+        if not again:
+            cr.event(live, event["event"], **{k: v for k, v in event.items() if k != "event"})
+    try:
+        sch.log_wandb(Path(rec.dir), rec.name, cur.round, event, taken["rows"], s)
+    except Exception as exc:  # noqa: BLE001 - W&B is a view; the decision is already recorded
+        print(f"ddai: warning: W&B logging failed: {exc}", file=sys.stderr)
+    return event
 
 
 def nextround(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) -> dict[str, Any]:
