@@ -256,6 +256,9 @@ def nextset(campaign_dir: Path, k: int) -> int:
         prev, cur = rec.round(k - 1), rec.round(k)
         if prev.status != "done":
             return _stop(rec, cur, f"round {k - 1} did not finish ({prev.message or prev.status})")
+        if not prev.final_checkpoint:
+            return _stop(rec, cur, f"round {k - 1} finished without a checkpoint in {prev.run_dir}/checkpoints "
+                                   f"(phase2.save_freq must be > 0 for a campaign)")
         if Path(cur.set_dir, READY_NAME).exists():
             return 0
     try:  # the set is computed outside the lock (it may take minutes on a big log)

@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ddai.errors import DdaiError
-from ddai.jobs.spec import Dependency, JobRef, JobSpec, JobState, parse_job_id, slurm_state
+from ddai.jobs.spec import (
+    Dependency,
+    JobRef,
+    JobSpec,
+    JobState,
+    parse_job_id,
+    slurm_state,
+)
 
 SUBMIT_EXPECTED = "a reachable Slurm controller and valid sbatch settings"
 

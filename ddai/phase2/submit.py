@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ddai.errors import ConfigError, DdaiError
+from ddai.errors import ConfigError
 from ddai.jobs import Dependency, JobRef, JobSpec, executor
 from ddai.jobs.spec import raw_spec
 from ddai.jobs.stage import Stage

@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from ddai.campaign import record as cr
 from ddai.campaign import steps
-from ddai.campaign.schedule import ScheduleSettings, ScheduleStage, ScheduleState, decide
+from ddai.campaign.schedule import (
+    ScheduleSettings,
+    ScheduleStage,
+    ScheduleState,
+    decide,
+)
 
 STAGES = [ScheduleStage("A", {"A": 1.0}), ScheduleStage("A+hardB", {"A": 1.0, "B": 0.25}),
           ScheduleStage("A+0", {"A": 1.0, "0": 0.5})]

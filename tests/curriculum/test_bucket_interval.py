@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ddai.curriculum.bucket import beta_cdf, beta_interval, interval_bucket, wilson_interval
+from ddai.curriculum.bucket import (
+    beta_cdf,
+    beta_interval,
+    interval_bucket,
+    wilson_interval,
+)
 
 
 def test_intervals() -> None:

@@ -105,7 +105,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     rounds = [_round_phase2(cfg, k, cdir, prefix) for k in range(1, int(c.rounds) + 1)]
     settings = _settings(cfg)
     rec = cr.load(cdir)
-    if rec is not None and rec.settings != settings:
+    same = lambda a, b: {k: v for k, v in a.items() if k != "price_per_rollout"} == \
+        {k: v for k, v in b.items() if k != "price_per_rollout"}  # a new price estimate is not a new campaign
+    if rec is not None and not same(rec.settings, settings):
         raise ConfigError("this campaign directory holds a different campaign", where=cr.path(cdir),
                           expected="the same campaign.* settings to continue it, or a new campaign.dir")
     ex = executor()
