@@ -34,6 +34,15 @@ class NextRoundSettings:
 
 
 @dataclass
+class RetestSettings:
+    """Second chances (``rule=rebucket``): every ``every`` rounds (0: never) the set gets up to
+    ``rows`` prompts (whole batches) that earlier rounds left out (B, 0, uncertain, ...)."""
+
+    every: int = 0
+    rows: int = 64
+
+
+@dataclass
 class StageJobSettings:
     """Resources of the campaign's small CPU jobs (curriculum, next set, close)."""
 
@@ -55,6 +64,7 @@ class CampaignConfig:
     rebucket: RebucketSettings = field(default_factory=RebucketSettings)
     nextround: NextRoundSettings = field(default_factory=NextRoundSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    retest: RetestSettings = field(default_factory=RetestSettings)
     job: StageJobSettings = field(default_factory=StageJobSettings)
     dry_run: bool = False
 
@@ -79,6 +89,12 @@ def validate_settings(c: CampaignConfig | object) -> None:
     if c.schedule.stages and c.rule != "rebucket":
         raise ConfigError("a staged schedule mixes the buckets of a re-bucketing", where="campaign.schedule.stages",
                           expected="campaign.rule=rebucket (or no stages)")
+    if int(c.retest.every) < 0 or int(c.retest.rows) < 0:
+        raise ConfigError(f"campaign.retest every={c.retest.every} rows={c.retest.rows}", where="campaign.retest",
+                          expected="integers >= 0")
+    if int(c.retest.every) and c.rule != "rebucket":
+        raise ConfigError("re-testing draws from the buckets of a re-bucketing", where="campaign.retest.every",
+                          expected="campaign.rule=rebucket (or every=0)")
     if c.nextround.set not in ("fail", "potential", "success"):
         raise ConfigError(f"campaign.nextround.set={c.nextround.set!r}", where="campaign.nextround.set",
                           expected="fail, potential or success")

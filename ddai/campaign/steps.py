@@ -165,7 +165,8 @@ def rebucket(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) 
     """
     s = rec.settings
     staged = bool((s.get("schedule") or {}).get("stages"))
-    out = Path(cur.set_dir) / "buckets" if staged else Path(cur.set_dir)
+    retest = retest_due(s, cur.round)
+    out = Path(cur.set_dir) / "buckets" if (staged or retest) else Path(cur.set_dir)
     argv = [_python(), "-m", "ddai.launch", "task=curriculum", f"curriculum.phase1_log={prev.judge_log}",
             f"curriculum.dataset={s['dataset']}", f"curriculum.out_dir={out}", "curriculum.format=jsonl",
             f"curriculum.score={s['rebucket']['score']}", f"curriculum.train_batch_size={s['train_batch_size']}",
@@ -177,7 +178,104 @@ def rebucket(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) 
                 "overrides": list(s["rebucket"]["overrides"]), "manifest": str(out / "manifest.json")}
     if staged:
         decision["schedule"] = staged_set(rec, prev, cur, out)
+    elif retest:
+        _copy_train_bucket(out, Path(cur.set_dir), int(s["train_batch_size"]))
+    if retest:
+        decision["retest"] = add_retest(rec, cur)
     return decision
+
+
+EXTRA = ("unmatched", "no_score", "ambiguous", "remainder", "prompt_stats")
+
+
+def retest_due(s: dict[str, Any], k: int) -> bool:
+    """Whether round k re-tests excluded prompts (every ``retest.every`` rounds; 0: never)."""
+    every = int((s.get("retest") or {}).get("every") or 0)
+    return every > 0 and k % every == 0
+
+
+def _copy_train_bucket(buckets: Path, set_dir: Path, tbs: int) -> None:
+    """The round's set = the re-bucketed training bucket (whole batches), as set/train.parquet + manifest."""
+    import pyarrow.parquet as pq
+
+    doc = json.loads((buckets / "manifest.json").read_text(encoding="utf-8"))
+    table = pq.read_table(buckets / doc["files"][doc["train_bucket"]])
+    rows = table.num_rows - table.num_rows % tbs
+    with atomic_path(set_dir / "train.parquet") as tmp:
+        pq.write_table(table.slice(0, rows), tmp, compression="snappy")
+    manifest = {"kind": "campaign_round", "files": {"train": "train.parquet"}, "train_bucket": "train",
+                "buckets": doc["buckets"], "batch": {"train_batch_size": tbs, "steps_per_epoch": rows // tbs,
+                                                     "remainder": 0}}
+    atomic_write_text(set_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def _excluded_pool(rec: cr.CampaignRecord, k: int) -> list[tuple[str, Path, str]]:
+    """(id, bucket file, bucket) of prompts earlier rounds left out (B, 0, uncertain, ...), newest round first."""
+    import pyarrow.parquet as pq
+
+    seen: set[str] = set()
+    out = []
+    for j in range(k - 1, 0, -1):
+        rdir = Path(rec.round(j).set_dir)
+        mpath = rdir / "buckets" / "manifest.json" if (rdir / "buckets" / "manifest.json").exists() else \
+            rdir / "manifest.json"
+        if not mpath.exists():
+            continue
+        doc = json.loads(mpath.read_text(encoding="utf-8"))
+        if doc.get("kind") == "campaign_round":
+            continue
+        for bucket, name in doc["files"].items():
+            if bucket == doc["train_bucket"] or bucket in EXTRA:
+                continue
+            for pid in pq.read_table(mpath.parent / name, columns=["id"]).column("id").to_pylist():
+                if pid not in seen:
+                    seen.add(pid)
+                    out.append((pid, mpath.parent / name, bucket))
+    return out
+
+
+def add_retest(rec: cr.CampaignRecord, cur: cr.RoundRecord) -> dict[str, Any]:
+    """Second chances: append whole batches of prompts earlier rounds excluded, never re-tested before.
+
+    Which ones is a seeded hash of (round, id): reproducible, and over the rounds it walks
+    through the whole pool, so no prompt stays excluded for ever on one noisy reading.
+    """
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    s = rec.settings
+    tbs = int(s["train_batch_size"])
+    set_dir = Path(cur.set_dir)
+    table = pq.read_table(set_dir / "train.parquet")
+    current = set(table.column("id").to_pylist())
+    done = {i for e in rec.events if e.get("event") == "retest" for i in e.get("ids", [])}
+    pool = [p for p in _excluded_pool(rec, cur.round) if p[0] not in current and p[0] not in done]
+    pool.sort(key=lambda p: hashlib.sha256(f"{cur.round}\0{p[0]}".encode()).hexdigest())
+    want = min(int(s["retest"]["rows"]), len(pool))
+    chosen = pool[: want - want % tbs]
+    parts, from_bucket = [table], {}
+    for path in sorted({p[1] for p in chosen}):
+        ids = [p[0] for p in chosen if p[1] == path]
+        t = pq.read_table(path)
+        mask = pa.array([i in set(ids) for i in t.column("id").to_pylist()])
+        parts.append(t.filter(mask))
+    for _, _, bucket in chosen:
+        from_bucket[bucket] = from_bucket.get(bucket, 0) + 1
+    if chosen:
+        merged = pa.concat_tables(parts, promote_options="permissive")
+        with atomic_path(set_dir / "train.parquet") as tmp:
+            pq.write_table(merged, tmp, compression="snappy")
+        doc = json.loads((set_dir / "manifest.json").read_text(encoding="utf-8"))
+        doc["batch"]["steps_per_epoch"] = merged.num_rows // tbs
+        doc["retest"] = {"rows": len(chosen), "from_buckets": from_bucket}
+        atomic_write_text(set_dir / "manifest.json", json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    ids = sorted(p[0] for p in chosen)
+    with cr.locked(rec.dir) as live:
+        if not any(e.get("event") == "retest" and e.get("round") == cur.round for e in live.events):
+            cr.event(live, "retest", round=cur.round, ids=ids, from_buckets=from_bucket, pool=len(pool))
+    return {"rows": len(chosen), "from_buckets": from_bucket, "pool": len(pool)}
 
 
 def staged_set(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord, buckets: Path) -> dict[str, Any]:
