@@ -9,6 +9,7 @@ focus recipes); each keeps its own parameters, and the choice is recorded per ro
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ddai.campaign.schedule import ScheduleSettings, validate_schedule
 from ddai.errors import ConfigError
@@ -26,11 +27,15 @@ class RebucketSettings:
 
 @dataclass
 class NextRoundSettings:
-    """``rule=nextround``: the DDAI-47 export of ``ddai-report``; ``set`` names the file trained next."""
+    """``rule=nextround``: a next-round preset of :mod:`ddai.curriculum.nextround` (the one
+    ``ddai-report --next-round-rule`` runs): ``focus`` | ``ddai47`` | ``stays_below``, with the
+    preset's options in ``params`` (e.g. ``{score: final, max: 0.2}`` for focus), extra parquets
+    appended after the selection (``include``) and a file of ids to leave out (``exclude``)."""
 
-    set: str = "fail"
-    fail_below: float = 0.3
-    success_from: float = 0.7
+    preset: str = "focus"
+    params: dict[str, Any] = field(default_factory=dict)
+    include: list[str] = field(default_factory=list)
+    exclude: str | None = None
 
 
 @dataclass
@@ -82,9 +87,14 @@ def validate_settings(c: CampaignConfig | object) -> None:
         if not str(o).lstrip("+~").startswith("curriculum.") or "=" not in str(o):
             raise ConfigError(f"override {o!r}", where="campaign.rebucket.overrides",
                               expected="curriculum.KEY=VALUE")
-    if not 0 <= float(c.nextround.fail_below) < float(c.nextround.success_from) <= 1:
-        raise ConfigError("fail_below must be < success_from, both in [0, 1]", where="campaign.nextround",
-                          expected="0 <= fail_below < success_from <= 1")
+    if c.rule == "nextround":
+        from omegaconf import OmegaConf
+
+        from ddai.curriculum.nextround import make_rule
+
+        params = c.nextround.params
+        params = OmegaConf.to_container(params) if not isinstance(params, dict) else params
+        make_rule(str(c.nextround.preset), **params)  # unknown preset or option: exit 2 naming it
     validate_schedule(c.schedule)
     if c.schedule.stages and c.rule != "rebucket":
         raise ConfigError("a staged schedule mixes the buckets of a re-bucketing", where="campaign.schedule.stages",
@@ -95,9 +105,6 @@ def validate_settings(c: CampaignConfig | object) -> None:
     if int(c.retest.every) and c.rule != "rebucket":
         raise ConfigError("re-testing draws from the buckets of a re-bucketing", where="campaign.retest.every",
                           expected="campaign.rule=rebucket (or every=0)")
-    if c.nextround.set not in ("fail", "potential", "success"):
-        raise ConfigError(f"campaign.nextround.set={c.nextround.set!r}", where="campaign.nextround.set",
-                          expected="fail, potential or success")
 
 
 def register() -> None:

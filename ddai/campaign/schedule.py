@@ -101,17 +101,20 @@ def round_metric(judge_log: str | Path, name: str) -> float | None:
     """The round's metric from its judge log: mean judge/final score, over all or the last step."""
     import json
 
+    from ddai.reward.judge_log import log_files
+
     field_ = "judge_score" if name.startswith("judge") else "final_score"
     by_step: dict[int, list[float]] = {}
-    with open(judge_log, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            v = d.get(field_)
-            if isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1:  # the usable-score rule
-                by_step.setdefault(int(d.get("step") or 0), []).append(float(v))
+    for path in log_files(judge_log):  # one file per writer process
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    d = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                v = d.get(field_)
+                if isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1:  # the usable-score rule
+                    by_step.setdefault(int(d.get("step") or 0), []).append(float(v))
     if not by_step:
         return None
     vals = by_step[max(by_step)] if name.endswith("last_step") else [v for vs in by_step.values() for v in vs]

@@ -34,11 +34,17 @@ def round_dir(campaign_dir: str | Path, k: int) -> Path:
     return Path(campaign_dir) / f"round_{k}"
 
 
+def judge_log_files(path: str | Path) -> list[Path]:
+    """Every file of a round's judge log (one per writer process; see ddai.reward.judge_log)."""
+    from ddai.reward.judge_log import log_files
+
+    return log_files(path)
+
+
 def judge_log_totals(path: str | Path) -> dict[str, Any]:
-    """Judged rollouts and their cost (judge + generator) in one Phase 2 judge log."""
-    p = Path(path)
+    """Judged rollouts and their cost (judge + generator) in one Phase 2 judge log (all its files)."""
     n, cost = 0, 0.0
-    if p.exists():
+    for p in judge_log_files(path):
         with open(p, encoding="utf-8") as fh:
             for line in fh:
                 line = line.strip()
@@ -167,7 +173,7 @@ def rebucket(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) 
     staged = bool((s.get("schedule") or {}).get("stages"))
     retest = retest_due(s, cur.round)
     out = Path(cur.set_dir) / "buckets" if (staged or retest) else Path(cur.set_dir)
-    argv = [_python(), "-m", "ddai.launch", "task=curriculum", f"curriculum.phase1_log={prev.judge_log}",
+    argv = [_python(), "-m", "ddai.launch", "task=curriculum", f"curriculum.phase1_log={Path(prev.judge_log).parent}",
             f"curriculum.dataset={s['dataset']}", f"curriculum.out_dir={out}", "curriculum.format=jsonl",
             f"curriculum.score={s['rebucket']['score']}", f"curriculum.train_batch_size={s['train_batch_size']}",
             "curriculum.remainder=trim", "curriculum.progress=off", f"hydra.run.dir={out / '.hydra'}",
@@ -320,29 +326,24 @@ def staged_set(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord
 
 
 def nextround(rec: cr.CampaignRecord, prev: cr.RoundRecord, cur: cr.RoundRecord) -> dict[str, Any]:
-    """Round K's set: a ``ddai-report`` next-round preset, cut to whole batches, with a manifest."""
-    import pyarrow.parquet as pq
+    """Round K's set: a next-round preset on round K-1's judge log, in whole batches.
+
+    :mod:`ddai.curriculum.nextround` writes the sets and a manifest Phase 2 reads directly
+    (files, train_bucket, batch); rows past the last whole batch go to its ``remainder`` set.
+    """
+    from ddai.curriculum.nextround import export_from_logs, make_rule
 
     s, nr = rec.settings, rec.settings["nextround"]
-    out = Path(cur.set_dir)
-    export = out / "nextround"
-    _run([_python(), "-m", "ddai.report.cli", prev.judge_log, "--next-round", str(export), "--dataset",
-          s["dataset"], "--fail-below", str(nr["fail_below"]), "--success-from", str(nr["success_from"]),
-          "--progress", "off", "--json"], "the next-round export")
-    table = pq.read_table(export / f"{nr['set']}.parquet")
-    tbs = int(s["train_batch_size"])
-    keep = table.num_rows - table.num_rows % tbs
-    dropped = table.slice(keep).column("id").to_pylist()
-    with atomic_path(out / "train.parquet") as tmp:
-        pq.write_table(table.slice(0, keep), tmp, compression="snappy")
-    sets = json.loads((export / "manifest.json").read_text())["sets"]
-    manifest = {"kind": "campaign_round", "buckets": {k: v["rows"] for k, v in sets.items()},
-                "files": {"train": "train.parquet"}, "train_bucket": "train", "train_file": "train.parquet",
-                "rule": {"name": "nextround", "params": dict(nr)}, "source_log": prev.judge_log,
-                "batch": {"train_batch_size": tbs, "steps_per_epoch": keep // tbs,
-                          "remainder": table.num_rows - keep, "dropped_ids": dropped}}
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    return {"rule": "nextround", "source_log": prev.judge_log, **dict(nr), "manifest": str(out / "manifest.json")}
+    rule = make_rule(nr["preset"], **(nr.get("params") or {}))
+    files = judge_log_files(prev.judge_log)
+    if not files:
+        raise InputError("round's judge log has no files", where=prev.judge_log, expected="the Phase 2 judge log")
+    res = export_from_logs(files, [s["dataset"]], Path(cur.set_dir), rule,
+                           include=list(nr.get("include") or []), exclude=nr.get("exclude"), progress=False,
+                           batch_size=int(s["train_batch_size"]), remainder="trim")
+    return {"rule": "nextround", "preset": nr["preset"], "params": dict(nr.get("params") or {}),
+            "source_log": prev.judge_log, "manifest": str(Path(cur.set_dir) / "manifest.json"),
+            "rows": res.get("rows")}
 
 
 RULES = {"rebucket": rebucket, "nextround": nextround}

@@ -25,14 +25,14 @@ def test_excluded_prompts_are_retested_in_whole_batches(tmp_path: Path) -> None:
     run1 = c / "round_1" / "run"
     ov = [f"data.train_files={c / 'round_1' / 'set' / m1['files']['A']}", "data.train_batch_size=8",
           f"trainer.default_local_dir={run1 / 'checkpoints'}", "trainer.save_freq=100", "actor_rollout_ref.rollout.n=4",
-          f"+reward.custom_reward_function.reward_kwargs.log_path={run1 / 'judge_log.jsonl'}"]
+          f"+reward.custom_reward_function.reward_kwargs.log_path={run1 / 'judge_log' / 'judge.jsonl'}"]
     res = subprocess.run([sys.executable, "-m", "ddai.phase2.fake_trainer", *ov], capture_output=True, text=True,
                          env={**os.environ, "DDAI_FAKE_STEP_SECONDS": "0"})
     assert res.returncode == 0, res.stderr
     (run1 / "DONE").write_text("finished\n")
     dataset = str(Path(steps.__file__).resolve().parents[1] / "examples" / "data" / "slidevqa_train_example.parquet")
     rounds = [cr.RoundRecord(k, str(c / f"round_{k}" / "set"), str(c / f"round_{k}" / "set" / "manifest.json"),
-                             str(c / f"round_{k}" / "run"), str(c / f"round_{k}" / "run" / "judge_log.jsonl"))
+                             str(c / f"round_{k}" / "run"), str(c / f"round_{k}" / "run" / "judge_log" / "judge.jsonl"))
               for k in (1, 2, 3)]
     settings = {"dataset": dataset, "rule": "rebucket", "rebucket": {"score": "final", "overrides": []},
                 "train_batch_size": 8, "rollout_n": 4, "retest": {"every": 2, "rows": 20}}

@@ -37,7 +37,7 @@ def _train(run_dir: Path, train_file: str, rate: str) -> None:
     """One round of the fake trainer (verl's checkpoint layout, judge-log lines) and its DONE marker."""
     ov = [f"data.train_files={train_file}", "data.train_batch_size=8", f"trainer.default_local_dir={run_dir / 'checkpoints'}",
           "trainer.save_freq=100", "trainer.resume_mode=auto", "actor_rollout_ref.rollout.n=4",
-          f"+reward.custom_reward_function.reward_kwargs.log_path={run_dir / 'judge_log.jsonl'}"]
+          f"+reward.custom_reward_function.reward_kwargs.log_path={run_dir / 'judge_log' / 'judge.jsonl'}"]
     env = {**os.environ, "DDAI_FAKE_STEP_SECONDS": "0", "DDAI_FAKE_LEARN_RATE": rate}
     res = subprocess.run([sys.executable, "-m", "ddai.phase2.fake_trainer", *ov], capture_output=True, text=True, env=env)
     assert res.returncode == 0, res.stderr
@@ -55,7 +55,7 @@ def test_schedule_through_the_between_rounds_job(tmp_path: Path, monkeypatch) ->
              "cooldown_growth": 2.0, "wandb": {"project": "ddai-test", "mode": "offline"}}
     dataset = str(Path(steps.__file__).resolve().parents[1] / "examples" / "data" / "slidevqa_train_example.parquet")
     rounds = [cr.RoundRecord(k, str(c / f"round_{k}" / "set"), str(c / f"round_{k}" / "set" / "manifest.json"),
-                             str(c / f"round_{k}" / "run"), str(c / f"round_{k}" / "run" / "judge_log.jsonl"))
+                             str(c / f"round_{k}" / "run"), str(c / f"round_{k}" / "run" / "judge_log" / "judge.jsonl"))
               for k in (1, 2, 3)]
     settings = {"dataset": dataset, "rule": "rebucket", "rebucket": {"score": "final", "overrides": []},
                 "train_batch_size": 8, "rollout_n": 4, "price_per_rollout": 0.002, "schedule": sched}

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from slurm_support import wait_for
 
+from ddai.campaign.steps import judge_log_files
+
 pytestmark = [pytest.mark.slurm, pytest.mark.verl]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,7 +127,9 @@ def test_two_round_campaign_survives_a_kill_and_finishes_on_rerun(tmp_path: Path
     # Round 1 ran exactly once: every step once, one judge line per rollout.
     s1 = steps(r1)
     assert [s["step"] for s in s1] == list(range(1, 11))
-    log1 = [json.loads(x) for x in (r1 / "judge_log.jsonl").read_text().splitlines()]
+    base1 = r1 / "judge_log" / "judge.jsonl"  # the log's name: each writer process appends its own file beside it
+    files1 = judge_log_files(base1)
+    log1 = [json.loads(x) for f in files1 for x in f.read_text().splitlines()]
     assert len(log1) == 10 * 8 * 4
 
     # Round 2's set is the curriculum rule applied to round 1's judge log (mean final in [0.1, 0.7]).
@@ -134,7 +138,7 @@ def test_two_round_campaign_survives_a_kill_and_finishes_on_rerun(tmp_path: Path
         finals[line["dataset_id"]].append(line["final_score"])
     expected = {i for i, v in finals.items() if 0.1 <= sum(v) / len(v) <= 0.7}
     m2 = json.loads((c / "round_2" / "set" / "manifest.json").read_text())
-    assert [i["path"] for i in m2["inputs"] if i["role"] == "phase1_log"] == [str(r1 / "judge_log.jsonl")]
+    assert [i["path"] for i in m2["inputs"] if i["role"] == "phase1_log"] == [str(f.resolve()) for f in files1]
     train2 = ids_of(c / "round_2" / "set" / m2["files"]["A"])
     rest2 = ids_of(c / "round_2" / "set" / m2["files"]["remainder"]) if "remainder" in m2["files"] else []
     assert set(train2) | set(rest2) == expected and len(train2) % 8 == 0 and train2
@@ -155,7 +159,7 @@ def test_two_round_campaign_survives_a_kill_and_finishes_on_rerun(tmp_path: Path
     assert a["status"] == b["status"] == "done"
     assert a["train_file"].endswith("curriculum_bucket_a.parquet") and a["judged_rollouts"] == 320
     assert b["start_checkpoint"] == str((final1.parent).resolve())
-    assert b["decision"]["rule"] == "rebucket" and b["decision"]["source_log"] == str(r1 / "judge_log.jsonl")
+    assert b["decision"]["rule"] == "rebucket" and b["decision"]["source_log"] == str(base1)
     assert b["counts"]["buckets"]["A"] == len(train2)
     assert 0 < b["counts"]["signal"]["expected_signal_share"] <= 1 and b["counts"]["signal"]["rollouts"] == len(train2) * 4
     assert b["cost_so_far_usd"] > a["cost_so_far_usd"] > 0

@@ -67,7 +67,9 @@ def _round_phase2(cfg: DictConfig, k: int, cdir: Path, prefix: str) -> tuple[Any
     given = k == 1 and cfg.campaign.manifest
     manifest = _abs(str(cfg.campaign.manifest)) if given else str(rdir / "set" / "manifest.json")
     run_dir = rdir / "run"
-    judge_log = run_dir / "judge_log.jsonl"
+    # The judge log's name; every writer process appends its own file beside it
+    # (ddai.reward.judge_log), so a round's log is the directory's files.
+    judge_log = run_dir / "judge_log" / "judge.jsonl"
     with open_dict(p):
         p.run_dir = str(run_dir)
         p.checkpoint_dir = None
