@@ -16,7 +16,7 @@ from typing import Any
 from ddai.errors import ConfigError
 
 # Names the rest of the engine dispatches on; one place so validate() and --help agree.
-RULES = ("threshold", "spread", "pass_rate", "quantile")
+RULES = ("threshold", "spread", "pass_rate", "quantile", "interval")
 SORTS = ("easy_to_hard", "hard_to_easy", "random", "frontier", "original", "interleave")
 MATCHES = ("auto", "id", "deck", "question")
 SCORES = ("ndcg", "judge", "final")
@@ -67,6 +67,21 @@ class PassRateParams:
 
 
 @dataclass
+class IntervalParams:
+    """``rule=interval``: the pass-rate rule on a confidence interval instead of a point estimate.
+
+    Five or eight rollouts make a noisy pass rate; a prompt goes to A / B / 0 (bands of
+    ``pass_rate.p_lo``/``p_hi`` at ``pass_rate.tau``) only when its whole ``confidence``
+    interval (``wilson`` score or ``beta``: Jeffreys) lies in that band, and to
+    ``uncertain_bucket`` when the interval straddles a threshold. See ddai/curriculum/bucket.py.
+    """
+
+    method: str = "wilson"
+    confidence: float = 0.8
+    uncertain_bucket: str = "uncertain"
+
+
+@dataclass
 class QuantileParams:
     """``rule=quantile``: ``n`` equal-count buckets, or explicit ``edges`` on the mean.
 
@@ -103,6 +118,7 @@ class CurriculumConfig:
     spread: SpreadParams = field(default_factory=SpreadParams)
     pass_rate: PassRateParams = field(default_factory=PassRateParams)
     quantile: QuantileParams = field(default_factory=QuantileParams)
+    interval: IntervalParams = field(default_factory=IntervalParams)
     count_at: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.7])
 
     # Linking log groups to dataset rows.
@@ -207,6 +223,10 @@ def validate_settings(cfg: Any) -> None:
                               where="curriculum.pass_rate.p_lo", expected="p_lo ≤ p_hi")
     elif rule == "quantile":
         quantile_names(_get(cfg, "quantile"))
+    elif rule == "interval":
+        from ddai.curriculum.bucket import validate_interval
+
+        validate_interval(cfg)
 
 
 def quantile_names(q: Any) -> list[str]:

@@ -60,6 +60,7 @@ def register_resolvers() -> None:
 
 
 def register_all() -> None:
+    from ddai.campaign.config import register as register_campaign
     from ddai.curriculum.config import register as register_curriculum
     from ddai.launch.sweep_config import register as register_sweep
     from ddai.phase2.config import register as register_phase2
@@ -68,3 +69,4 @@ def register_all() -> None:
     register_curriculum()
     register_phase2()
     register_sweep()
+    register_campaign()

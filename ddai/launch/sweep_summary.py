@@ -36,6 +36,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ddai.atomic import atomic_write_text
+from ddai.curriculum.budget import sweep_signal
 from ddai.sweep_labels import swept_labels, table_width
 
 RUN_FILE = "ddai_run.json"
@@ -183,6 +184,7 @@ def build_summary(sweep_dir: Path, settings: dict[str, Any], token: str | None =
                 run["manifest"] = str(manifest_path)
                 run.update(manifest_metrics(manifest))
                 run["phase2"] = phase2_cost(run["prompts_per_epoch"], settings)
+                run["phase2"].update(sweep_signal(manifest_path, run["phase2"]))  # ddai.curriculum.budget
             else:
                 run["status"] = "FAILED"
                 run["error"] = f"{manifest_path}: missing or unreadable manifest"
@@ -210,7 +212,8 @@ def bucket_names(runs: list[dict[str, Any]]) -> list[str]:
 CSV_TAIL = ["matched", "unmatched", "train_prompts", "train_batch_size", "steps_per_epoch", "dropped",
             "prompts_per_epoch"]
 COST_COLS = ["judge_calls_per_epoch", "generator_calls_per_epoch", "epochs", "judge_calls_total",
-             "generator_calls_total", "est_price_per_epoch", "est_price_total"]
+             "generator_calls_total", "est_price_per_epoch", "est_price_total",
+             "expected_signal_share", "useful_groups_per_epoch", "useful_groups_per_dollar"]
 
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
