@@ -17,16 +17,18 @@ from omegaconf import DictConfig, OmegaConf
 
 from ddai.errors import ConfigError
 
-TOP_LEVEL = ("task", "curriculum", "phase2", "sweep", "hydra")
+TOP_LEVEL = ("task", "curriculum", "phase2", "sweep", "campaign", "hydra")
 
 
 def schemas() -> dict[str, type]:
     """Group name -> the dataclass behind it."""
+    from ddai.campaign.config import CampaignConfig
     from ddai.curriculum.config import CurriculumConfig
     from ddai.launch.sweep_config import SweepConfig
     from ddai.phase2.config import Phase2Config
 
-    return {"curriculum": CurriculumConfig, "phase2": Phase2Config, "sweep": SweepConfig}
+    return {"curriculum": CurriculumConfig, "phase2": Phase2Config, "sweep": SweepConfig,
+            "campaign": CampaignConfig}
 
 
 def _is_structured(node: Any) -> bool:

@@ -145,17 +145,10 @@ def check_settings(p: Any) -> None:
 
 def check_reward_kwargs(p: Any) -> None:
     """Let the plugins' own schemas judge their settings, so a typo fails before any GPU is held."""
-    from dataclasses import fields
-
     from ddai.agent.config import AgentConfig
     from ddai.reward.config import RewardConfig
 
-    reward_kwargs = _plain_dict(p.reward.kwargs)
-    # Contract (notes/contracts.md #1): the reward's field is `image_root`. Until the reward side
-    # has renamed it, the key ddai renders is checked by everything but that one field.
-    if "image_root" not in {f.name for f in fields(RewardConfig)}:
-        reward_kwargs.pop("image_root", None)
-    RewardConfig.from_kwargs(reward_kwargs, where="phase2.reward.kwargs")
+    RewardConfig.from_kwargs(_plain_dict(p.reward.kwargs), where="phase2.reward.kwargs")
     AgentConfig.from_kwargs(_plain_dict(p.agent.settings), where="phase2.agent.settings")
 
 

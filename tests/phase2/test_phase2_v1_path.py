@@ -13,9 +13,7 @@ verl's V1 imports are real).
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -96,7 +94,6 @@ def test_agent_loop_and_reward_through_the_v1_worker(helpers, tmp_path: Path, fa
     from ddai.phase2.plan import build_plan
     from ddai.phase2.prepare import compose_ddai
     from ddai.phase2.validate import compose_verl
-    from ddai.reward.config import RewardConfig
 
     monkeypatch.setenv("GEMINI_API_KEY", "test-gemini-key-000")
     monkeypatch.setenv("OPENAI_API_KEY", "test-openai-key-000")
@@ -106,9 +103,6 @@ def test_agent_loop_and_reward_through_the_v1_worker(helpers, tmp_path: Path, fa
     manifest = helpers.write_bucket(tmp_path / "cur", rows=8, batch=8)
     recorder = RecordingTQ()
     monkeypatch.setattr(agent_loop_tq, "tq", recorder)
-    # Contract #1: the reward's field is image_root; until the reward side renamed it, hand the
-    # same absolute root to its old name so this test exercises today's code.
-    root_key = "image_root" if "image_root" in {f.name for f in fields(RewardConfig)} else "image_base_path"
     with FakeSearch(corpus, {"2": 4}) as search:
         p = compose_ddai([f"phase2.model_path={model}", f"phase2.image_root={corpus}", f"phase2.manifest={manifest}",
                           f"+phase2.agent.settings.search_url={search.url}/search",
@@ -122,7 +116,7 @@ def test_agent_loop_and_reward_through_the_v1_worker(helpers, tmp_path: Path, fa
                           "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.rollout.n=2",
                           f"phase2.run_dir={tmp_path / 'run'}"]).phase2
         plan = build_plan(p, compose=False)
-        overrides = [o.replace("reward_kwargs.image_root=", f"reward_kwargs.{root_key}=") for o in plan.overrides]
+        overrides = list(plan.overrides)  # image_root reaches agent and reward alike (contract #1)
         cfg = compose_verl(overrides)
         OmegaConf.resolve(cfg)
         assert cfg.actor_rollout_ref.rollout.max_model_len == 10240 and cfg.trainer.use_v1 is True
