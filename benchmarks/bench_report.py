@@ -32,8 +32,13 @@ WORDS = ["revenue", "growth", "share", "market", "chart", "slide", "deck", "page
 
 # --- data -----------------------------------------------------------------------------------
 
-def generate(path: Path, target_bytes: int, seed: int = 0) -> None:
-    """A realistic Phase 2 judge log: 5 rollouts per prompt, 64 prompts per step."""
+def generate(path: Path, target_bytes: int, seed: int = 0, rollout_bytes: int = 1000) -> None:
+    """A realistic Phase 2 judge log: 5 rollouts per prompt, 64 prompts per step.
+
+    ``rollout_bytes`` is the mean line length: the users' Phase 1/2 rollouts are short (~1 KB:
+    a few tags, one search, a short think); the free-text fields are padded to reach it, so
+    the same bytes hold more rollouts when it is small (per-rollout work dominates).
+    """
     import orjson
 
     rng = random.Random(seed)
@@ -53,6 +58,8 @@ def generate(path: Path, target_bytes: int, seed: int = 0) -> None:
             failed = rng.random() < 0.01
             q = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 25)))
             ans = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 40)))
+            pad = max(0, rollout_bytes - 930 + rng.randint(-40, 40))
+            ans = (ans + " " + " ".join(rng.choice(WORDS) for _ in range(pad // 7)))[: len(ans) + pad]
             tin, tout, think = rng.randint(900, 4000), rng.randint(20, 120), rng.randint(0, 600)
             rec = {
                 "uid": f"{group:08x}-0000-4000-8000-{group:012x}", "dataset_id": pid, "sample_idx": agent,
@@ -77,13 +84,13 @@ def generate(path: Path, target_bytes: int, seed: int = 0) -> None:
     os.replace(tmp, path)
 
 
-def ensure(size_gib: float) -> Path:
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"judge_log_{size_gib:g}gib.jsonl"
+def ensure(size_gib: float, rollout_bytes: int = 1000, data: Path = DATA) -> Path:
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / f"judge_log_{size_gib:g}gib_{rollout_bytes}b.jsonl"
     if not path.exists() or path.stat().st_size < size_gib * (1 << 30):
         print(f"generating {path} ...", file=sys.stderr, flush=True)
         t = time.time()
-        generate(path, int(size_gib * (1 << 30)))
+        generate(path, int(size_gib * (1 << 30)), rollout_bytes=rollout_bytes)
         print(f"  {path.stat().st_size / (1 << 30):.2f} GiB in {time.time() - t:.0f} s", file=sys.stderr)
     return path
 

@@ -38,3 +38,17 @@ def _from_fields() -> dict[str, tuple[str, ...]]:
 
 
 ALIASES: dict[str, tuple[str, ...]] = {**_FALLBACK, **_from_fields()}
+
+
+def _usable_mask_fallback(values):  # noqa: ANN001, ANN202 - same rule as ddai.curriculum.fields
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (x >= 0.0) & (x <= 1.0)
+
+
+try:  # the one usable-score rule (finite, in [0, 1]) lives in the curriculum's field module
+    from ddai.curriculum.fields import usable_mask
+except ImportError:  # pragma: no cover - an older curriculum module: the same rule, inline
+    usable_mask = _usable_mask_fallback
