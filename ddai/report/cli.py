@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ddai.errors import ConfigError, DdaiError, InputError
-from ddai.report.discover import Found, discover
+from ddai.report.discover import Found, discover, group_parts
 from ddai.report.logstats import Partial, Thresholds, scan_jsonl, scan_rollouts
 from ddai.report.model import Options, Report
 
@@ -84,7 +84,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from ddai.report.render_terminal import make_console
 
     console = make_console()
-    found = [discover(p) for p in a.paths]
+    found = group_parts([discover(p) for p in a.paths])
     for fd in found:
         console.print(f"found {fd.path}: {fd.describe()}", highlight=False, soft_wrap=True)
     rep = Report(inputs=found, options=opts)
@@ -152,7 +152,7 @@ def _load_small(rep: Report, a: argparse.Namespace) -> None:
 def _read_log(fd: Found, opts: Options, console: Any) -> Any:
     from ddai.report.summarize import summarize
 
-    size = os.path.getsize(fd.path)
+    size = sum(os.path.getsize(f) for f in fd.files())
     if fd.fmt not in ("jsonl", "events"):
         part = _read_other(fd, opts, progress=console is not None)
         return summarize(fd.path, fd.fmt or "jsonl", size, part)
@@ -175,7 +175,7 @@ def _read_log(fd: Found, opts: Options, console: Any) -> Any:
         task = progress.add_task(f"reading {Path(fd.path).name}", total=size)
         on_bytes = lambda n: progress.advance(task, n)
     try:
-        part = scan_jsonl(fd.path, opts.thresholds, strict=opts.strict, on_bytes=on_bytes)
+        part = scan_jsonl(fd.files(), opts.thresholds, strict=opts.strict, on_bytes=on_bytes)
     finally:
         if progress:
             progress.stop()

@@ -451,11 +451,15 @@ def _as_step(v: Any) -> int:
 def _loads(line: bytes) -> Any:
     try:
         return orjson.loads(line)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
         # stdlib json accepts NaN / Infinity, which Python writers emit for float("nan"); it is
         # tried only then (it recurses per nesting level and turns huge integers into ints)
         if b"NaN" in line or b"Infinity" in line:
             return json.loads(line)
+        if "UTF-8" in str(exc) or "utf-8" in str(exc):
+            # a stray byte in free text (an answer cut mid-character): the typed path skips
+            # such text unread, so the record counts here too
+            return orjson.loads(line.decode("utf-8", "replace"))
         raise
 
 
