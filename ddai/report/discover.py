@@ -239,6 +239,8 @@ def _discover_json(p: Path) -> Found:
     if records:
         first = records[0]
         kind = _classify_object(first)
+        if p.name == "manifest.json" and "buckets" in first:
+            kind = "manifest"   # however broken, it is meant as one: load_curriculum says what is wrong
         if kind == "manifest" and len(records) == 1:
             return Found("curriculum", str(p.parent), manifest=str(p))
         if kind == "steps_json":
@@ -251,8 +253,12 @@ def _discover_json(p: Path) -> Found:
             doc = orjson.loads(p.read_bytes())
         except orjson.JSONDecodeError:
             doc = None
-        if isinstance(doc, dict) and _classify_object(doc) == "manifest":
+        if isinstance(doc, dict) and (_classify_object(doc) == "manifest"
+                                      or (p.name == "manifest.json" and "buckets" in doc)):
             return Found("curriculum", str(p.parent), manifest=str(p))
+        if p.name == "manifest.json" and doc is None:
+            raise InputError("manifest is not valid JSON (binary or cut short?)", where=str(p),
+                             expected="a curriculum manifest.json")
         if p.name == "sweep_summary.json":
             return Found("sweep", str(p.parent))
         if isinstance(doc, dict) and _classify_object(doc) == "record":   # one (long) JSON Lines record
