@@ -27,7 +27,7 @@ import msgspec
 import numpy as np
 from msgspec import UNSET, UnsetType
 
-from ddai.report.fieldmap import ALIASES
+from ddai.report.fieldmap import ALIASES, is_reward_event
 
 NAN = float("nan")
 TOKEN_KEYS = ("input", "output", "thinking", "total")
@@ -77,7 +77,11 @@ def _build() -> tuple[type, dict[str, list[str]]]:
         add("prompt", raw, Union[str, int, None, UnsetType], UNSET)
     for raw in ALIASES["step"]:
         add("step", raw, Union[int, None], None)
-    add("event_type", "event_type", Any, UNSET)
+    for raw in ALIASES.get("question", ()):
+        # raw JSON text, decoded only for the rare record without an id: a log's questions
+        # are its longest short strings and the common case never needs them
+        add("question", raw, msgspec.Raw, msgspec.Raw(b""))
+    add("event_type", "event_type", Union[str, None, UnsetType], UNSET)
     add("latency_s", "latency_s", Num, None)
     add("error", "error", Str, None)
     add("judge_failed", "judge_failed", Union[bool, None], None)
@@ -131,6 +135,21 @@ def coalesce_floats(recs: list[Any], attrs: list[str]) -> np.ndarray:
     return out
 
 
+def _question(rec: Any, getters: list[Any]) -> str | None:
+    """The stripped question of a record without an id (first spelling that is a string)."""
+    import orjson
+
+    for g in getters:
+        raw = bytes(g(rec))
+        if not raw or raw == b"null":
+            continue   # absent or null: the next spelling
+        if raw[:1] != b'"':
+            return None   # the first value present is not text: no question (as Partial.add_dict)
+        q = orjson.loads(raw).strip()
+        return q or None
+    return None
+
+
 def fold(part: Any, recs: list[Any]) -> None:
     """Add the decoded records of one chunk to ``part`` (a :class:`~ddai.report.logstats.Partial`),
     with the exact semantics of :meth:`Partial.add_dict` for each record.
@@ -144,29 +163,33 @@ def fold(part: Any, recs: list[Any]) -> None:
     nd = coalesce_floats(recs, GROUPS["ndcg"])
     f = coalesce_floats(recs, GROUPS["final"])
     prompt_attrs = GROUPS["prompt"]
-    key = column(recs, prompt_attrs[0])
-    unscored = np.flatnonzero(np.isnan(j) & np.isnan(nd) & np.isnan(f))
+    ev = column(recs, GROUPS["event_type"][0])
+    kinds = set(ev)
+    kinds.discard(UNSET)
+    not_rollout = {e for e in kinds if not is_reward_event(e)}
+    drop = np.array([e in not_rollout for e in ev], dtype=bool) if not_rollout else np.zeros(len(recs), bool)
+    unscored = np.flatnonzero(np.isnan(j) & np.isnan(nd) & np.isnan(f) & ~drop)
     if unscored.size:
-        # not a judged rollout: an event of another type, or no id key at all (present, even
-        # null, counts) -- the rule of Partial.add_dict
-        ev = GROUPS["event_type"][0]
+        # no score: an event, or no id key at all (present, even null, counts) -- the rule of
+        # Partial.add_dict
         getters = [attrgetter(a) for a in prompt_attrs]
-        skip = [i for i in unscored.tolist()
-                if getattr(recs[i], ev) is not UNSET or all(g(recs[i]) is UNSET for g in getters)]
-        if skip:
-            keep = np.ones(len(recs), dtype=bool)
-            keep[skip] = False
-            part.skipped += len(skip)
-            idx = np.flatnonzero(keep)
-            recs = [recs[i] for i in idx.tolist()]
-            key = [key[i] for i in idx.tolist()]
-            j, nd, f = j[idx], nd[idx], f[idx]
-            if not recs:
-                return
+        for i in unscored.tolist():
+            if ev[i] is not UNSET or all(g(recs[i]) is UNSET for g in getters):
+                drop[i] = True
+    key = column(recs, prompt_attrs[0])
+    if drop.any():
+        part.skipped += int(drop.sum())
+        idx = np.flatnonzero(~drop)
+        recs = [recs[i] for i in idx.tolist()]
+        key = [key[i] for i in idx.tolist()]
+        j, nd, f = j[idx], nd[idx], f[idx]
+        if not recs:
+            return
     n = len(recs)
     odd = [i for i, k in enumerate(key) if type(k) is not str]
     if odd:
         getters = [attrgetter(a) for a in prompt_attrs]
+        qgetters = [attrgetter(a) for a in GROUPS.get("question", [])]
         for i in odd:
             k = None
             for g in getters:
@@ -174,6 +197,8 @@ def fold(part: Any, recs: list[Any]) -> None:
                 if v is not None and v is not UNSET:
                     k = v
                     break
+            if k is None:
+                k = _question(recs[i], qgetters)
             key[i] = "<no id>" if k is None else (k if type(k) is str else str(k))
     import pandas as pd
 

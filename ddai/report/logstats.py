@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from ddai.report.fieldmap import ALIASES, usable_mask
+from ddai.report.fieldmap import ALIASES, is_reward_event, usable_mask
 from ddai.report.sketch import Sketch
 
 BATCH = 65_536                 # rollouts buffered before a numpy reduction
@@ -136,8 +136,17 @@ class Partial:
 
     # -- one record --------------------------------------------------------------------
     def add_dict(self, d: dict[str, Any]) -> bool:
-        """Add one parsed JSON object; returns False when it is not a judged rollout."""
+        """Add one parsed JSON object; returns False when it is not a judged rollout.
+
+        Not a rollout: an event of the unified log whose type is not a reward event (even when
+        it carries a score-like key, e.g. ``rm.ndcg.debug``), or a record with no score and
+        either an ``event_type`` or no id at all. A scored record without an id is keyed by
+        its question (the users' batch-mode reward log has no uid).
+        """
         get = d.get
+        if "event_type" in d and not is_reward_event(d["event_type"]):
+            self.skipped += 1
+            return False
         j = _first(get, ALIASES["judge"])
         nd = _first(get, ALIASES["ndcg"])
         f = _first(get, ALIASES["final"])
@@ -147,7 +156,8 @@ class Partial:
             return False
         key = _first(get, ALIASES["prompt"])
         if key is None:
-            key = "<no id>"
+            q = _first(get, ALIASES["question"])
+            key = q.strip() if type(q) is str and q.strip() else "<no id>"
         elif type(key) is not str:
             key = str(key)
         step = _first(get, ALIASES["step"])
