@@ -216,11 +216,10 @@ class Busy:
 # --- decoder candidates (each run in its own process; CPU seconds are what a busy node has) ----
 
 CANDIDATE_CODE = {
-    "msgspec typed decode (columns via attrgetter)": """
-from ddai.report.decode import decode, fold
-from ddai.report.logstats import Partial, Thresholds
+    "ddai: msgspec typed decode + columns + reduce (GC paused per chunk)": """
+from ddai.report.logstats import _scan_chunk, Thresholds
 for d in datas:
-    p = Partial(Thresholds()); fold(p, decode(d)); p.flush()
+    _scan_chunk(d, 0, False, Thresholds())
 """,
     "msgspec typed decode only": """
 from ddai.report.decode import decode

@@ -95,6 +95,12 @@ def run(argv: Sequence[str] | None = None) -> int:
             rep.logs.append(_read_log(fd, opts, console if show_progress else None))
     _derive(rep, a)
     known = {k for lr in rep.logs for k in lr.part.keys}
+    for lr in rep.logs:   # the usable-score rule: out-of-range values are shown, never averaged
+        for name, b in lr.summary["scores"].items():
+            if b.get("out_of_range"):
+                console.print(f"warning: {lr.path}: {b['out_of_range']:,} {name} values outside [0, 1] "
+                              f"(min {b['out_of_range_min']}, max {b['out_of_range_max']}) are left out of every "
+                              "figure (docs/logs.md: NDCG above 1)", highlight=False, soft_wrap=True)
     for pid in opts.prompts:
         if pid not in known:
             console.print(f"warning: --prompt {pid} is not a prompt of any log (no learning curve drawn)",

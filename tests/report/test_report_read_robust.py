@@ -77,7 +77,10 @@ def test_out_of_range_scores_are_counted_not_averaged(tmp_path, records, write_j
     """Reference-style NDCG of a page viewed twice (1.7) and a negative score: counted, shown,
     never in a mean, a quantile or a quadrant."""
     extra = [dict(records[0], ndcg=1.7, dataset_id="train_9"), dict(records[1], ndcg=-0.25, judge_score=1.2)]
-    s = _report(capsys, write_jsonl(tmp_path / "log.jsonl", [*records, *extra]))
+    assert main([str(write_jsonl(tmp_path / "log.jsonl", [*records, *extra])), "--json"]) == 0
+    out = capsys.readouterr()
+    s = json.loads(out.out)["logs"][0]
+    assert "2 ndcg values outside [0, 1] (min -0.25, max 1.7)" in out.err
     nd, j = s["scores"]["ndcg"], s["scores"]["judge"]
     assert s["rollouts"] == 12
     assert nd["out_of_range"] == 2 and nd["out_of_range_min"] == -0.25 and nd["out_of_range_max"] == 1.7
