@@ -659,7 +659,7 @@ def _scan_chunk(data: bytes, offset: int, last: bool, th: Thresholds) -> Partial
         part = Partial(th)
         part.lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
         part.blank = part.lines - len(recs)
-        fold(part, recs)
+        fold(part, recs, data)
         part.flush()
         return part
     finally:

@@ -199,3 +199,28 @@ def test_stray_byte_counts_the_same_on_both_paths(records):
     slow = scan_bytes(data + b"{broken\n", Thresholds(), base_offset=0, at_eof=True)
     fast = logstats._scan_chunk(data, 0, True, Thresholds())
     assert fast.rollouts == slow.rollouts == 11 and slow.malformed == 1 and fast.malformed == 0
+
+
+def _steps_doc(bad: bytes) -> bytes:
+    good = (b'{"prompt": "Question: q%d?", "agents": [{"agent_id": 1, "response": "r", "scores": '
+            b'{"ndcg_value": 0.5, "model_eval_score": 0.75, "ndcg_details": {"retrieved_documents": ["%d_7"], '
+            b'"reference_documents": ["%d_7"]}}}]}')
+    return (b'{"step_1": {"g1": ' + good % (1, 1, 1) + b', "g2": ' + good % (2, 2, 2) + b'}, ' + bad
+            + b', "step_3": {"g3": ' + good % (3, 3, 3) + b"}}")
+
+
+@pytest.mark.xfail(strict=False, reason="step-keyed documents are read by the curriculum reader "
+                                        "(ddai/curriculum/read_steps.py, owned by the reader); its issue-10 "
+                                        "work counts these records as malformed")
+@pytest.mark.parametrize("bad", [
+    b'"step_2": {"g9": {"prompt": "Question: x?", "agents": [{"agent_id": 1, "scores": {"ndcg_value": 0.5, '
+    b'"model_eval_score": ' + BIG_INT + b"}}]}}",
+    b'"step_' + HUGE + b'": {}',
+    b'"step_2": {"g9": {"prompt": "x", "agents": ' + DEEP + b"}}",
+], ids=["400-digit-score", "5000-digit-step-key", "deep"])
+def test_step_keyed_absurd_values_are_malformed_not_fatal(tmp_path, capsys, bad):
+    path = tmp_path / "steps.json"
+    path.write_bytes(_steps_doc(bad))
+    assert main([str(path), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)["logs"][0]
+    assert s["rollouts"] == 3 and s["read"]["malformed_lines"] >= 1
