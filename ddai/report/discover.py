@@ -249,8 +249,9 @@ def _discover_json(p: Path) -> Found:
     # no complete record line in the head: a multi-line document (manifest, sweep summary,
     # pretty-printed log), or JSON Lines whose first line is too long or broken
     if size <= SMALL_JSON and not compressed:
+        raw = p.read_bytes()
         try:
-            doc = orjson.loads(p.read_bytes())
+            doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
             doc = None
         if isinstance(doc, dict) and (_classify_object(doc) == "manifest"
@@ -261,7 +262,8 @@ def _discover_json(p: Path) -> Found:
                              expected="a curriculum manifest.json")
         if p.name == "sweep_summary.json":
             return Found("sweep", str(p.parent))
-        if isinstance(doc, dict) and _classify_object(doc) == "record":   # one (long) JSON Lines record
+        if isinstance(doc, dict) and _classify_object(doc) == "record" and b"\n" not in raw.strip():
+            # one JSON Lines record (longer than the peek), not a pretty-printed document
             return Found("log", str(p), fmt="events" if "event_type" in doc else "jsonl")
         if doc is not None and not (isinstance(doc, dict) and _classify_object(doc) == "steps_json"):
             keys = ", ".join(list(doc)[:5]) if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
