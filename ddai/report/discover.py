@@ -272,6 +272,10 @@ def _discover_json(p: Path) -> Found:
                                                     'with "buckets"')
     if _later_lines_are_records(p):
         return Found("log", str(p), fmt="jsonl")
+    if m is not None:
+        # a first object whose first key is no step key, on a line too long to see the end of
+        # (or followed by nothing readable): records, not a step-keyed document
+        return Found("log", str(p), fmt="jsonl")
     if not stripped[:1] in (b"{", b"["):
         raise InputError("does not start with a JSON object or array", where=str(p),
                          expected="a judge log (JSON / JSON Lines) or a manifest.json")

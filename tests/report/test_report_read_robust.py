@@ -123,6 +123,22 @@ def test_sniffing_is_not_fooled_by_the_first_line(tmp_path, records, capsys, fir
     assert (s["rollouts"], s["read"]["malformed_lines"]) == want
 
 
+def test_first_line_beyond_every_peek(tmp_path, records, monkeypatch):
+    """A first line longer than the whole-document limit and the far peek (64 MB each in
+    production, shrunk here): its first key still says "records"."""
+    from ddai.report import discover as disc
+
+    monkeypatch.setattr(disc, "SMALL_JSON", 1000)
+    monkeypatch.setattr(disc, "FAR_PEEK", 100_000)
+    path = tmp_path / "log.jsonl"
+    lines = _valid_log(records)
+    lines[0] = json.dumps(dict(records[0], query="q" * 300_000)).encode()
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert discover(str(path)).fmt == "jsonl"
+    path.write_bytes(lines[0] + b"\n")          # the log is that one line
+    assert discover(str(path)).fmt == "jsonl"
+
+
 def test_step_keyed_document_still_recognised(tmp_path):
     compact = tmp_path / "steps.json"
     compact.write_text(json.dumps({"step_1": {"g": {"prompt": "Question: q?", "agents": []}}}))
