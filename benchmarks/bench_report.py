@@ -202,7 +202,7 @@ class Busy:
         self.n = n
         self.procs: list[subprocess.Popen] = []
 
-    def __enter__(self) -> Busy:
+    def __enter__(self) -> Busy:  # noqa: PYI034 - Python 3.10 has no typing.Self
         self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
         return self
 

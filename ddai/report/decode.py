@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from operator import attrgetter
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -32,7 +32,7 @@ from ddai.report.fieldmap import ALIASES, is_reward_event
 NAN = float("nan")
 TOKEN_KEYS = ("input", "output", "thinking", "total")
 
-Num = Union[float, None]
+Num = float | None
 
 
 class Tokens(msgspec.Struct, gc=False):
@@ -69,25 +69,25 @@ def _build() -> tuple[type, dict[str, list[str]]]:
             fields.append((attr, typ, msgspec.field(default=default, name=raw)))
         groups.setdefault(group, []).append(attr)
 
-    Str = Union[str, None]
+    Str = str | None
     for canon in ("judge", "ndcg", "final"):
         for raw in ALIASES[canon]:
             add(canon, raw, Num, None)
     for raw in ALIASES["prompt"]:
-        add("prompt", raw, Union[str, int, None, UnsetType], UNSET)
+        add("prompt", raw, str | int | None | UnsetType, UNSET)
     for raw in ALIASES["step"]:
-        add("step", raw, Union[int, None], None)
+        add("step", raw, int | None, None)
     # (no question field: decoding every record's question text would cost ~10 % of the
     # decode for the rare log without ids; those records' lines are re-read instead, in fold)
-    add("event_type", "event_type", Union[str, None, UnsetType], UNSET)
+    add("event_type", "event_type", str | None | UnsetType, UNSET)
     add("latency_s", "latency_s", Num, None)
     add("error", "error", Str, None)
-    add("judge_failed", "judge_failed", Union[bool, None], None)
-    add("cache_hit", "cache_hit", Union[bool, None], None)
-    add("tokens", "tokens", Union[Tokens, float, None], None)
+    add("judge_failed", "judge_failed", bool | None, None)
+    add("cache_hit", "cache_hit", bool | None, None)
+    add("tokens", "tokens", Tokens | float | None, None)
     add("cost_usd", "cost_usd", Num, None)
     add("generator_cost_usd", "generator_cost_usd", Num, None)
-    add("judge_subscores", "judge_subscores", Union[Subscores, None], None)
+    add("judge_subscores", "judge_subscores", Subscores | None, None)
     add("judge_model", "judge_model", Str, None)
     add("prompt_version", "prompt_version", Str, None)
     rec = msgspec.defstruct("JudgeRecord", fields, gc=False)

@@ -44,7 +44,7 @@ def _from_fields() -> dict[str, tuple[str, ...]]:
 ALIASES: dict[str, tuple[str, ...]] = {**_FALLBACK, **_from_fields()}
 
 
-def _usable_mask_fallback(values):  # noqa: ANN001, ANN202 - same rule as ddai.curriculum.fields
+def _usable_mask_fallback(values):  # same rule as ddai.curriculum.fields
     import numpy as np
 
     x = np.asarray(values, dtype=np.float64)
@@ -58,7 +58,7 @@ except ImportError:  # pragma: no cover - an older curriculum module: the same r
     usable_mask = _usable_mask_fallback
 
 
-def _is_reward_event_fallback(event_type):  # noqa: ANN001, ANN202 - same rule as the curriculum reader
+def _is_reward_event_fallback(event_type):  # same rule as the curriculum reader
     return isinstance(event_type, str) and event_type not in ("rm.ndcg.debug", "rm.gemini.detail") and (
         event_type.startswith(("rm.", "reward")) or event_type in ("judge.result", "rollout.scored"))
 

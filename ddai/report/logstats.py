@@ -225,7 +225,7 @@ class Partial:
         if not -(1 << 62) < sv < (1 << 62):
             raise OverflowError("step number out of range")
         for name, raw, v in (("judge", j, jv), ("ndcg", nd, nv), ("final", f, fv)):
-            if type(raw) is float and v != v:   # a NaN written into the log: non-finite, not missing
+            if type(raw) is float and math.isnan(v):   # a NaN written into the log: non-finite, not missing
                 self.nan_read[name] += 1
         self.rollouts += 1
         self.b_p.append(self.prompt_index(key))

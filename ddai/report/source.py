@@ -57,7 +57,7 @@ def head(path: str, n: int) -> bytes:
     """The first ``n`` decompressed bytes (BOM removed); a corrupt compressed file raises OSError."""
     with open(path, "rb") as raw, open_stream(path, raw) as fh:
         data = _read_upto(fh, n)
-    return data[len(BOM):] if data.startswith(BOM) else data
+    return data.removeprefix(BOM)
 
 
 def _read_upto(fh: IO[bytes], n: int) -> bytes:

@@ -41,7 +41,7 @@ def detail_records() -> list[dict]:
     return [{"uid": pid, "local_idx": i % 2, "sample_idx": i, "query": q, "generated_answer": "ans",
              "reference_answer": "ref", "retrieved_basenames": ["1_2"], "reference_basenames": ["1_2"],
              "judge_score": j, "ndcg": n, "final_score": _final(j, n), "latency_s": 1.5 + i,
-             "gemini_raw": '{"score": %s}' % j, "error": None, "timestamp": 1732000000.0 + i, "pid": 4242}
+             "gemini_raw": json.dumps({"score": j}), "error": None, "timestamp": 1732000000.0 + i, "pid": 4242}
             for i, (pid, q, j, n) in enumerate(ROWS)]
 
 
