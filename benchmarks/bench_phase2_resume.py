@@ -2,14 +2,19 @@
 """Phase 2 chain: work lost per interruption and time until training resumes (local Slurm).
 
 Runs on the REAL local cluster (tools/slurm_cluster.sh up) with the FAKE trainer
-(DDAI_PHASE2_TRAINER=fake, 1 s per step, save_freq=3), and compares, in the same run, with a
-baseline continuation by `scontrol requeue` (what a trap-and-requeue script does):
+(DDAI_PHASE2_TRAINER=fake, 1 s per step, save_freq=3) through the production job script and
+its save-on-stop path (stop file + signal; the real trainer's hook is ddai.phase2.save_on_stop),
+and compares, in the same run, with a baseline continuation by `scontrol requeue`:
 
-  A  time-limit-style stop signal (scancel --batch --signal=USR1): the trainer saves and exits
-  B  hard kill (SIGKILL of every process of the job: no trap, no end record)
-  C  baseline: a job that requeues itself; time from the requeue to its restart
+  A  time-limit signal (scancel --batch --signal=USR1, what --signal=B:USR1@N delivers)
+  B  scancel (SIGTERM to every process of the job, SIGKILL after KillWait)
+  C  hard kill (SIGKILL of every process of the job: no trap, no end record)
+  D  baseline: a job that requeues itself; time from the requeue to its restart
 
-Prints one JSON document on stdout. Usage: python benchmarks/bench_phase2_resume.py
+Prints one JSON document on stdout (steps lost = steps the interrupted job trained after its
+last checkpoint, which the successor trains again). Self-contained: it builds its inputs with
+ddai's own example generator and ddai.phase2.smoke, never with the tests' fixtures.
+Usage: python benchmarks/bench_phase2_resume.py [--repeat N] [--tiny]
 """
 
 from __future__ import annotations
@@ -24,8 +29,30 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "phase2"))
-from conftest import plugin_overrides, write_bucket
+KINDS = ("time-limit signal", "scancel", "hard kill")
+
+
+def write_bucket(out: Path, rows: int, batch: int) -> Path:
+    """A curriculum bucket (users' nested parquet schema) and its manifest."""
+    import pyarrow.parquet as pq
+
+    from ddai.examples.generate import dataset_table, generate_dataset
+
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(dataset_table(generate_dataset(rows, seed=0)).slice(0, rows), out / "bucket_A.parquet")
+    manifest = {"buckets": {"A": rows}, "files": {"A": "bucket_A.parquet"}, "train_bucket": "A",
+                "batch": {"train_batch_size": batch, "steps_per_epoch": rows // batch, "remainder": rows % batch,
+                          "dropped_ids": []}}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return out / "manifest.json"
+
+
+def run_inputs(tmp: Path) -> list[str]:
+    """A model directory with tokenizer/processor files and an image root (the fake trainer loads neither)."""
+    from ddai.phase2.smoke import write_model_stub, write_pages
+
+    return [f"phase2.model_path={write_model_stub(tmp / 'model')}", f"phase2.image_root={write_pages(tmp / 'img')}",
+            "+phase2.agent.settings.search_url=http://search.example:5002/search"]
 
 
 def wait_for(pred, timeout: float = 120.0) -> None:
@@ -42,31 +69,32 @@ def steps(run_dir: Path) -> list[dict]:
     return [json.loads(x) for x in p.read_text().splitlines()] if p.exists() else []
 
 
-def start_chain(tmp: Path, name: str) -> tuple[Path, str]:
-    manifest = write_bucket(tmp / "cur", rows=96, batch=8)
+def start_chain(tmp: Path, name: str, rows: int, step_s: float) -> tuple[Path, str]:
+    manifest = write_bucket(tmp / "cur", rows=rows, batch=8)
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env.update(GEMINI_API_KEY="bench-key-000000", OPENAI_API_KEY="bench-key-000000",
-               DDAI_PHASE2_TRAINER="fake", DDAI_FAKE_STEP_SECONDS="1")
-    args = [sys.executable, "-m", "ddai.launch", "task=phase2", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/m", f"phase2.manifest={manifest}",
+               DDAI_PHASE2_TRAINER="fake", DDAI_FAKE_STEP_SECONDS=str(step_s))
+    args = [sys.executable, "-m", "ddai.launch", "task=phase2", *run_inputs(tmp), f"phase2.manifest={manifest}",
             "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.logger=[console]",
             f"phase2.run_dir={tmp / 'run'}", f"hydra.run.dir={tmp / 'h'}", f"phase2.slurm.job_name={name}",
             "phase2.slurm.cpus_per_task=1", "phase2.slurm.time_min=10", "phase2.slurm.signal_s=30",
-            "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05", "phase2.save_freq=3",
-            *plugin_overrides(tmp)]
+            "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05", "phase2.save_freq=3"]
     out = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp, check=True).stdout
     return tmp / "run", json.loads(out)["job_id"]
 
 
-def interrupt(kind: str) -> dict:
+def interrupt(kind: str, rows: int = 96, step_s: float = 1.0) -> dict:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        name = f"bench-{kind}-{os.getpid()}"
-        run_dir, job = start_chain(tmp, name)
+        name = f"bench-{kind.replace(' ', '-')}-{os.getpid()}"
+        run_dir, job = start_chain(tmp, name, rows, step_s)
         try:
             wait_for(lambda: len(steps(run_dir)) >= 5)
             t0 = time.time()
-            if kind == "signal":
+            if kind == "time-limit signal":
                 subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True)
+            elif kind == "scancel":
+                subprocess.run(["scancel", job], check=True)
             else:
                 lines = subprocess.run(["scontrol", "listpids", job], capture_output=True, text=True).stdout
                 for line in lines.splitlines()[1:]:
@@ -109,10 +137,17 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=2, help="samples per interruption kind (default 2)")
-    n = ap.parse_args().repeat
-    results = [interrupt(kind) for kind in ("signal", "sigkill") for _ in range(n)]
-    results.append(baseline_requeue())
-    print(json.dumps({"save_freq": 3, "step_seconds": 1.0, "results": results}, indent=2))
+    ap.add_argument("--tiny", action="store_true",
+                    help="one time-limit interruption of a short run, no baseline (the test suite's smoke run)")
+    args = ap.parse_args()
+    if args.tiny:
+        results = [interrupt("time-limit signal", rows=64, step_s=0.5)]
+        step_s = 0.5
+    else:
+        results = [interrupt(kind) for kind in KINDS for _ in range(args.repeat)]
+        results.append(baseline_requeue())
+        step_s = 1.0
+    print(json.dumps({"save_freq": 3, "step_seconds": step_s, "results": results}, indent=2))
     return 0
 
 

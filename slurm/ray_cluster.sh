@@ -6,8 +6,11 @@
 # only ONE node ever gets a worker; here every hostname is its own array element (mapfile).
 #
 # Provides: ddai_node_list (prints one host per line), ddai_ray_up (exports RAY_ADDRESS,
-# DDAI_HEAD_NODE), ddai_ray_down.  Settings: DDAI_RAY_PORT (6379), RAY_NETWORK_INTERFACE
-# (e.g. ib0: take the head's IPv4 address from that interface), DDAI_RAY_WAIT_S (120).
+# DDAI_HEAD_NODE), ddai_ray_down.  Settings: DDAI_RAY_PORT (default: 20000 + job id % 20000,
+# so two jobs on one node never share a port), DDAI_RAY_TMPDIR (this job's temp dir),
+# RAY_NETWORK_INTERFACE (e.g. ib0: take the head's IPv4 address from that interface),
+# DDAI_RAY_WAIT_S (120). The readiness probe joins RAY_ADDRESS explicitly, never "auto"
+# (which would pick whatever cluster is recorded in the node's default Ray temp dir).
 
 ddai_node_list() {
     scontrol show hostnames "${SLURM_JOB_NODELIST:?not inside a Slurm allocation}"
@@ -24,7 +27,9 @@ ddai_head_ip() {
 }
 
 ddai_ray_up() {
-    local py=${DDAI_PYTHON:-python3} port=${DDAI_RAY_PORT:-6379} wait_s=${DDAI_RAY_WAIT_S:-120}
+    local job=${SLURM_JOB_ID:-0}
+    local py=${DDAI_PYTHON:-python3} port=${DDAI_RAY_PORT:-$((20000 + job % 20000))} wait_s=${DDAI_RAY_WAIT_S:-120}
+    local tmp=${DDAI_RAY_TMPDIR:-/tmp/ddai-ray-$job}
     local -a nodes
     mapfile -t nodes < <(ddai_node_list)
     [ "${#nodes[@]}" -ge 1 ] || { echo "ddai: error: empty node list" >&2; return 1; }
@@ -38,7 +43,7 @@ ddai_ray_up() {
     echo "ray head on $DDAI_HEAD_NODE ($RAY_ADDRESS), ${#nodes[@]} node(s)"
     srun --overlap --nodes=1 --ntasks=1 -w "$DDAI_HEAD_NODE" \
         "$py" -m ray.scripts.scripts start --head --node-ip-address="$ip" --port="$port" \
-        --num-cpus="$cpus" --num-gpus="$gpus" --block &
+        --temp-dir="$tmp" --num-cpus="$cpus" --num-gpus="$gpus" --block &
     DDAI_RAY_PIDS=($!)
     local i
     for ((i = 1; i < ${#nodes[@]}; i++)); do
@@ -51,8 +56,8 @@ ddai_ray_up() {
     local deadline=$((SECONDS + wait_s)) joined=0
     while [ $SECONDS -lt $deadline ]; do
         joined=$("$py" - <<'PY' 2>/dev/null
-import ray
-ray.init(address="auto", logging_level="ERROR")
+import os, ray
+ray.init(address=os.environ["RAY_ADDRESS"], logging_level="ERROR")
 print(sum(1 for n in ray.nodes() if n.get("Alive")))
 PY
 )

@@ -16,6 +16,24 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
 fi
 "$PY" -m pip install -q -e ".[slurm,clients,report,wandb,train,test]"
 
+echo "== torchvision for the Qwen2.5-VL processor tests (side venv; the CPU torch stays)" >&2
+# PyPI's torchvision for Linux x86_64 is a CUDA build: beside torch 2.13.0+cpu it installs
+# but fails at import ("operator torchvision::nms does not exist"), and transformers cannot
+# build Qwen2.5-VL's processor without it. So those tests run in a venv that sees every
+# package of this interpreter and adds one torch/torchvision pair that imports together
+# (x86_64: the 2.14.1 / 0.29.1 wheels this machine image ships; aarch64: PyPI's CPU 2.9.1 /
+# 0.24.1). This interpreter's torch is never touched.
+VISION=${DDAI_VISION_VENV:-.venv-vision}
+if ! "$VISION/bin/python" -c "import torchvision.transforms.v2.functional" 2>/dev/null; then
+  "$PY" -m venv --system-site-packages "$VISION"
+  if [ "$(uname -m)" = aarch64 ]; then
+    "$VISION/bin/pip" install -q "torch==2.9.1" "torchvision==0.24.1"
+  else
+    "$VISION/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
+  fi
+fi
+export DDAI_VISION_PYTHON="$PWD/$VISION/bin/python"
+
 echo "== installing headless Chromium for the report's browser test" >&2
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver >/dev/null; }

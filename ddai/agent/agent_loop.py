@@ -26,6 +26,7 @@ from verl.experimental.agent_loop.agent_loop import (
     register,
 )
 
+from ddai.agent import health
 from ddai.agent.config import AgentConfig
 from ddai.agent.episode import run_episode
 from ddai.agent.search_client import SearchClient
@@ -166,6 +167,15 @@ class DdaiSearchAgentLoop(AgentLoopBase):
                  **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.agent_config = agent_config_from(self.rollout_config, agent_config)
+        has_images = self.processor is not None and getattr(self.processor, "image_processor", None) is not None
+        if not has_images and not self.agent_config.allow_text_only:
+            # verl turns a processor that fails to load (e.g. no torchvision) into a warning and
+            # processor=None; training on would show the policy no page at all.
+            health.record("no_processor", "no multimodal processor: the policy would never see a page image")
+            raise health.ImageBlindError(
+                "ddai_search_agent: the model's processor did not load (processor=None), so the policy would be "
+                "trained image-blind. Install torchvision (the gpu extra) and check that the model directory has "
+                "preprocessor_config.json; `python -m ddai.phase2.preflight RUN_DIR` shows the cause.")
         self.response_length = int(self.rollout_config.response_length)
         self.search_client, self.generator = _shared_clients(self.agent_config)
 

@@ -32,6 +32,9 @@ class AgentConfig:
     max_pixels: int = 512 * 28 * 28
     min_pixels: int = 256 * 28 * 28
     stop_at_action: bool = False  # add vLLM stop strings at the closing action tags
+    # TESTS ONLY: run with a text-only tokenizer (images named "[image]"). Training refuses to
+    # run without a multimodal processor: that would be an image-blind policy.
+    allow_text_only: bool = False
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
 
     def validate(self, where: str = "ddai_search_agent") -> AgentConfig:

@@ -79,6 +79,7 @@ class EpisodeResult:
             "actions": list(self.actions),
             "invalid_actions": self.invalid_actions,
             "search_errors": tools.search_errors,
+            "image_errors": tools.image_errors,
             "truncated": self.truncated,
             **ids,
         }

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+from ddai.agent import health
 from ddai.agent.config import AgentConfig
 from ddai.agent.crop import CropError, View, crop_view, open_page
 from ddai.agent.search_client import SearchClient, SearchFailed
 from ddai.clients.pages import basename
 from ddai.clients.protocol import invalid_bbox_message
+from ddai.clients.secrets import safe_text
 
 
 @dataclass
@@ -35,13 +37,14 @@ class TrajectoryTools:
     crops: list[str] = field(default_factory=list)  # saved crop files
     views: list[View] = field(default_factory=list)  # every image shown, in order
     search_errors: int = 0
+    image_errors: int = 0  # result pages that did not open (logged as errors, counted in W&B)
 
     async def search(self, query: str) -> Observation:
         try:
             results = await self.search_client.search(query, self.dataset_id)
         except SearchFailed as exc:
             self.search_errors += 1
-            return Observation(text=f"The search failed ({str(exc)[:120]}). You may try the search again.", ok=False)
+            return Observation(text=f"The search failed ({safe_text(exc, 120)}). You may try the search again.", ok=False)
         if not results:
             return Observation(text="No results were found for this query. Try a different query.", ok=False)
         chosen: str | None = next((r for r in results if r not in self.retrieved), None)
@@ -52,6 +55,8 @@ class TrajectoryTools:
             )
         except OSError as exc:
             self.search_errors += 1
+            self.image_errors += 1
+            health.record("page_image", f"{shown_path}: {type(exc).__name__}: {exc}", dataset_id=self.dataset_id)
             return Observation(text=f"The result image could not be opened ({type(exc).__name__}).", ok=False)
         if chosen is not None:
             self.retrieved.append(chosen)

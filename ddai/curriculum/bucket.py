@@ -3,12 +3,17 @@
 WHY several rules: the reference rule (mean between θ1 and θ_easy) is kept exactly, but the
 mean hides the spread GRPO learns from (five agents at 0.4 give no advantage; 0.8 and 0.0
 do), so ``spread`` and ``pass_rate`` select on mixed outcomes, and ``quantile`` gives the
-generic n-level split of the users' bucketing guide. A prompt without a usable score is
-never guessed into a bucket: it goes to ``no_score``.
+generic n-level split of the users' bucketing guide. ``interval`` is the pass-rate rule made
+noise-aware: five rollouts cannot tell 0.2 from 0.5, so a prompt is put in A, B or 0 only when
+its whole confidence interval lies in that band, and in an ``uncertain`` bucket when it
+straddles a threshold (a later round can re-test it instead of excluding it on one noisy
+reading). A prompt without a usable score is never guessed into a bucket: it goes to
+``no_score``.
 """
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -43,6 +48,96 @@ def is_mixed(s: Summary, high: float, low: float, min_std: float | None) -> bool
     if s.max is not None and s.min is not None and s.max >= high and s.min <= low:
         return True
     return min_std is not None and s.std is not None and s.std >= min_std
+
+
+INTERVAL_METHODS = ("wilson", "beta")
+
+
+def wilson_interval(k: float, n: int, confidence: float) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (k successes in n trials)."""
+    from statistics import NormalDist
+
+    if n <= 0:
+        return 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularized incomplete beta function (modified Lentz)."""
+    tiny, qab, qap, qam = 1e-300, a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+            d = 1.0 + aa * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + aa / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-12:
+            break
+    return h
+
+
+def beta_cdf(x: float, a: float, b: float) -> float:
+    """Regularized incomplete beta I_x(a, b) (no SciPy needed for a handful of prompts)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
+    if x < (a + 1) / (a + b + 2):
+        return front * _betacf(a, b, x) / a
+    return 1.0 - front * _betacf(b, a, 1 - x) / b
+
+
+def _beta_ppf(q: float, a: float, b: float) -> float:
+    lo, hi = 0.0, 1.0
+    for _ in range(60):  # bisection: 2^-60 is far below any threshold a user sets
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if beta_cdf(mid, a, b) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
+def beta_interval(k: float, n: int, confidence: float) -> tuple[float, float]:
+    """Equal-tailed Jeffreys interval: quantiles of Beta(k + ½, n − k + ½) (ends pinned at 0/1)."""
+    a, b = k + 0.5, n - k + 0.5
+    lo = 0.0 if k <= 0 else _beta_ppf((1 - confidence) / 2, a, b)
+    hi = 1.0 if k >= n else _beta_ppf(1 - (1 - confidence) / 2, a, b)
+    return lo, hi
+
+
+def validate_interval(c: Any) -> None:
+    from ddai.curriculum.config import _bucket_name
+    from ddai.errors import ConfigError
+
+    iv = c.interval if not isinstance(c, dict) else c["interval"]
+    get = (lambda k: iv[k]) if isinstance(iv, dict) else (lambda k: getattr(iv, k))
+    if get("method") not in INTERVAL_METHODS:
+        raise ConfigError(f"unknown value {get('method')!r}", where="curriculum.interval.method",
+                          expected="wilson or beta")
+    conf = get("confidence")
+    if not isinstance(conf, (int, float)) or not 0 < float(conf) < 1:
+        raise ConfigError(f"value {conf!r}", where="curriculum.interval.confidence", expected="a number in (0, 1)")
+    _bucket_name(get("uncertain_bucket"), "interval.uncertain_bucket", reserved=("A", "B", "0"))
+
+
+def interval_bucket(lo: float, hi: float, p_lo: float, p_hi: float, uncertain: str) -> str:
+    """B above ``p_hi``, 0 below ``p_lo``, A inside [p_lo, p_hi] — each only if the whole interval is."""
+    if lo > p_hi:
+        return "B"
+    if hi < p_lo:
+        return "0"
+    if lo >= p_lo and hi <= p_hi:
+        return "A"
+    return uncertain
 
 
 def quantile_edges(means: list[float], n: int) -> list[float]:
@@ -100,4 +195,16 @@ def assign(summaries: Mapping[int, Summary], c: Any) -> Bucketing:
                          {"name": rule, "params": {"names": names, "edges": edges,
                                                    "edges_from": "explicit" if explicit else "quantiles",
                                                    "train": train}})
+    if rule == "interval":
+        pr, iv = c.pass_rate, c.interval
+        p_lo, p_hi, conf = float(pr.p_lo), float(pr.p_hi), float(iv.confidence)
+        unc = str(iv.uncertain_bucket)
+        bounds = wilson_interval if iv.method == "wilson" else beta_interval
+        for r, s in scored.items():
+            lo, hi = bounds(s.pass_rate * s.n, s.n, conf)
+            labels[r] = interval_bucket(lo, hi, p_lo, p_hi, unc)
+        return Bucketing(labels, ["A", "B", "0", unc], "A",
+                         {"name": rule, "params": {"tau": float(pr.tau), "p_lo": p_lo, "p_hi": p_hi,
+                                                   "method": str(iv.method), "confidence": conf,
+                                                   "uncertain_bucket": unc}})
     raise ValueError(f"unknown rule {rule!r}")

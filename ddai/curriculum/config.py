@@ -16,7 +16,7 @@ from typing import Any
 from ddai.errors import ConfigError
 
 # Names the rest of the engine dispatches on; one place so validate() and --help agree.
-RULES = ("threshold", "spread", "pass_rate", "quantile")
+RULES = ("threshold", "spread", "pass_rate", "quantile", "interval")
 SORTS = ("easy_to_hard", "hard_to_easy", "random", "frontier", "original", "interleave")
 MATCHES = ("auto", "id", "deck", "question")
 SCORES = ("ndcg", "judge", "final")
@@ -28,6 +28,10 @@ PROGRESS = ("auto", "on", "off")
 MISSING = ("exclude", "zero")
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples" / "data"
+
+# ``curriculum.train_batch_size``'s default: follow ``phase2.train_batch_size`` when the
+# phase2 group is composed (the Hydra app always composes it), else verl's usual 64.
+BATCH_FROM_PHASE2 = "${oc.select:phase2.train_batch_size,64}"
 
 
 def example_path(name: str) -> str:
@@ -60,6 +64,21 @@ class PassRateParams:
     tau: float = 0.5
     p_lo: float = 0.2
     p_hi: float = 0.8
+
+
+@dataclass
+class IntervalParams:
+    """``rule=interval``: the pass-rate rule on a confidence interval instead of a point estimate.
+
+    Five or eight rollouts make a noisy pass rate; a prompt goes to A / B / 0 (bands of
+    ``pass_rate.p_lo``/``p_hi`` at ``pass_rate.tau``) only when its whole ``confidence``
+    interval (``wilson`` score or ``beta``: Jeffreys) lies in that band, and to
+    ``uncertain_bucket`` when the interval straddles a threshold. See ddai/curriculum/bucket.py.
+    """
+
+    method: str = "wilson"
+    confidence: float = 0.8
+    uncertain_bucket: str = "uncertain"
 
 
 @dataclass
@@ -99,6 +118,7 @@ class CurriculumConfig:
     spread: SpreadParams = field(default_factory=SpreadParams)
     pass_rate: PassRateParams = field(default_factory=PassRateParams)
     quantile: QuantileParams = field(default_factory=QuantileParams)
+    interval: IntervalParams = field(default_factory=IntervalParams)
     count_at: list[float] = field(default_factory=lambda: [0.1, 0.5, 0.7])
 
     # Linking log groups to dataset rows.
@@ -111,9 +131,12 @@ class CurriculumConfig:
     frontier_by: str = "pass_rate"
     interleave_strata: int = 4
 
-    # verl batch alignment.
-    train_batch_size: int = 64
-    remainder: str = "warn"
+    # verl batch alignment. One source for the batch size: Phase 2's ``phase2.train_batch_size``
+    # unless this key is set explicitly (64 when no phase2 config is composed, e.g. library use).
+    # ``trim`` by default: the training file holds whole batches only, so it passes Phase 2's
+    # data check as written; the rows verl would have dropped go to the ``remainder`` bucket.
+    train_batch_size: int = BATCH_FROM_PHASE2  # type: ignore[assignment]
+    remainder: str = "trim"
     allow_empty_train: bool = False
 
 
@@ -200,6 +223,10 @@ def validate_settings(cfg: Any) -> None:
                               where="curriculum.pass_rate.p_lo", expected="p_lo ≤ p_hi")
     elif rule == "quantile":
         quantile_names(_get(cfg, "quantile"))
+    elif rule == "interval":
+        from ddai.curriculum.bucket import validate_interval
+
+        validate_interval(cfg)
 
 
 def quantile_names(q: Any) -> list[str]:

@@ -8,7 +8,6 @@ once every one of them is complete, the manifest last (see :func:`_write_all`).
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from ddai.atomic import atomic_path
+from ddai.atomic import Generation
 from ddai.curriculum import batch as batching
 from ddai.curriculum import bucket as bucketing
 from ddai.curriculum import duplicates, manifest, write
@@ -341,31 +340,45 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
 def _write_all(out_dir: Path, tables: dict[str, pa.Table | Callable[[], pa.Table]],
                make_manifest: Callable[[dict], dict],
                writer: Callable[[pa.Table, Path], None] | None = None) -> dict[str, Any]:
-    """Stage every file beside its target, then move them into place, the manifest last.
+    """Write every file into a new generation, the manifest last, then commit them as one set.
 
     A value of ``tables`` may be a callable that builds the table: it is called just before
     that file is written and the table is dropped right after, to bound peak memory.
 
-    A failure (or a kill) while staging leaves every previous output untouched; temporary
-    files of a killed run are dot-files, removed by the next run that writes the same outputs. The manifest records
-    each file's sha256, so a reader can tell whether the files belong together.
+    The fixed names in ``out_dir`` (what users point verl at) are links into the committed
+    generation, swapped by one atomic rename (:class:`ddai.atomic.Generation`): a failure or a
+    kill at any point leaves either the whole previous set or the whole new one, never a mix,
+    and the manifest's sha256 of each file always matches the file beside it.
     """
     writer = writer or write.write_parquet
-    write.remove_stale_temp_files(out_dir, [MANIFEST, *tables])  # left by a killed or requeued run
+    write.remove_stale_temp_files(out_dir, [MANIFEST, *tables])  # left by runs of older versions
     outputs: dict[str, dict[str, Any]] = {}
-    with contextlib.ExitStack() as stack:
-        manifest_tmp = stack.enter_context(atomic_path(out_dir / MANIFEST))
+    with Generation(out_dir, previous=_plain_outputs(out_dir)) as gen:
         for name in list(tables):
-            tmp = stack.enter_context(atomic_path(out_dir / name))
+            path = gen.path(name)
             table = tables[name]
             if callable(table):
                 table = table()
-            writer(table, tmp)
-            outputs[name] = {"rows": table.num_rows, "sha256": manifest.sha256_file(tmp)}
+            writer(table, path)
+            outputs[name] = {"rows": table.num_rows, "sha256": manifest.sha256_file(path)}
             del table
         man = make_manifest(outputs)
-        manifest_tmp.write_text(manifest.dumps(man), encoding="utf-8")
+        gen.path(MANIFEST).write_text(manifest.dumps(man), encoding="utf-8")
     return man
+
+
+def _plain_outputs(out_dir: Path) -> list[str]:
+    """Files a run of an older ddai wrote as plain files (listed by its plain manifest.json)."""
+    import json
+
+    path = out_dir / MANIFEST
+    if path.is_symlink() or not path.is_file():
+        return []
+    try:
+        files = json.loads(path.read_text(encoding="utf-8")).get("files") or {}
+        return [MANIFEST, *(str(v) for v in files.values())]
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def plain_config(c: Any) -> dict[str, Any]:
@@ -469,9 +482,11 @@ def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,
         raise InputError(f"cannot write the outputs ({exc.strerror or exc}); previous outputs were left as they were",
                          where=out_dir, expected="a writable curriculum.out_dir with free space") from None
     return {
-        "out_dir": str(out_dir.resolve()),
-        "manifest": str((out_dir / MANIFEST).resolve()),
-        "train_file": str((out_dir / file_names[res.bucketing.train]).resolve()),
+        # The fixed names (links into the current generation), never the generation's own paths:
+        # the next run replaces that generation, the fixed names stay.
+        "out_dir": os.path.abspath(out_dir),
+        "manifest": os.path.abspath(out_dir / MANIFEST),
+        "train_file": os.path.abspath(out_dir / file_names[res.bucketing.train]),
         "train_bucket": res.bucketing.train,
         "buckets": buckets,
         "files": file_names,

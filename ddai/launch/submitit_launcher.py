@@ -85,7 +85,10 @@ class _DdaiSubmitit(BaseSubmititLauncher):
         try:
             plans = validate_sweep(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)
         except SweepRejected as exc:
-            print(f"ddai: error: {exc}", file=sys.stderr)
+            from ddai.launch.guard import remove_rejected_sweep_dir
+
+            exc.report()
+            remove_rejected_sweep_dir()
             sys.exit(2)
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))

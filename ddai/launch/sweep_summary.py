@@ -36,6 +36,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from ddai.atomic import atomic_write_text
+from ddai.curriculum.budget import sweep_signal
+from ddai.sweep_labels import swept_labels, table_width
 
 RUN_FILE = "ddai_run.json"
 JOBS_FILE = "sweep_jobs.json"   # written by ddai.launch.submitit_launcher
@@ -182,6 +184,7 @@ def build_summary(sweep_dir: Path, settings: dict[str, Any], token: str | None =
                 run["manifest"] = str(manifest_path)
                 run.update(manifest_metrics(manifest))
                 run["phase2"] = phase2_cost(run["prompts_per_epoch"], settings)
+                run["phase2"].update(sweep_signal(manifest_path, run["phase2"]))  # ddai.curriculum.budget
             else:
                 run["status"] = "FAILED"
                 run["error"] = f"{manifest_path}: missing or unreadable manifest"
@@ -209,7 +212,8 @@ def bucket_names(runs: list[dict[str, Any]]) -> list[str]:
 CSV_TAIL = ["matched", "unmatched", "train_prompts", "train_batch_size", "steps_per_epoch", "dropped",
             "prompts_per_epoch"]
 COST_COLS = ["judge_calls_per_epoch", "generator_calls_per_epoch", "epochs", "judge_calls_total",
-             "generator_calls_total", "est_price_per_epoch", "est_price_total"]
+             "generator_calls_total", "est_price_per_epoch", "est_price_total",
+             "expected_signal_share", "useful_groups_per_epoch", "useful_groups_per_dollar"]
 
 
 def table_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
@@ -256,28 +260,31 @@ def print_table(summary: dict[str, Any]) -> None:
     buckets = bucket_names(runs)
     currency = summary["settings"].get("currency", "USD")
     table = Table(title=f"ddai sweep: {summary['runs_total']} runs, {summary['runs_failed']} failed",
-                  caption=f"{summary['sweep_dir']}", show_lines=False)
-    table.add_column("#", justify="right")
-    table.add_column("overrides")
-    table.add_column("status")
-    table.add_column("job")
-    for b in buckets:
-        table.add_column(b, justify="right")
-    for name in ("matched", "steps/epoch", "dropped", "judge calls/ep", "gen calls/ep", f"est. {currency}"):
-        table.add_column(name, justify="right")
-    for run in runs:
+                  caption=f"{summary['sweep_dir']}", show_lines=False, padding=(0, 1), pad_edge=False)
+    # Scheduler job ids only when they say more than the run number (Slurm, submitit).
+    show_job = any(str(run.get("job_id") or "") not in ("", str(run["num"])) for run in runs)
+    headers: list[tuple[str, str]] = [("#", "right"), ("swept", "left"), ("status", "left")]
+    headers += [("job", "left")] if show_job else []
+    headers += [(b, "right") for b in buckets]
+    headers += [(n, "right") for n in ("matched", "steps/ep", "dropped", "judge/ep", "gen/ep", f"est. {currency}")]
+    for name, justify in headers:  # numbers never wrap or shrink below their header
+        table.add_column(name, justify=justify, no_wrap=True, min_width=len(name))  # type: ignore[arg-type]
+    labels, common = swept_labels([run.get("overrides") or [] for run in runs])
+    if common:
+        table.caption = f"{summary['sweep_dir']}\nevery run: {' '.join(common)}"
+    for run, label in zip(runs, labels):
         p2 = run.get("phase2") or {}
         ok = run["status"] == "COMPLETED"
         status = "[green]ok[/]" if ok else f"[red]{run.get('state') or run['status']}[/]"
-        cells = [str(run["num"]), " ".join(run.get("overrides") or []), status, run.get("job_id") or "-"]
+        cells = [str(run["num"]), label, status] + ([run.get("job_id") or "-"] if show_job else [])
         cells += [_fmt((run.get("buckets") or {}).get(b)) for b in buckets]
         cells += [_fmt(run.get("matched")), _fmt(run.get("steps_per_epoch")), _fmt(run.get("dropped")),
                   _fmt(p2.get("judge_calls_per_epoch")), _fmt(p2.get("generator_calls_per_epoch")),
                   _fmt(p2.get("est_price_total"))]
         table.add_row(*cells)
     console = Console(stderr=True)
-    if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
-        console = Console(stderr=True, width=200)
+    if not console.is_terminal:  # logs and CI: COLUMNS when set, else wide enough not to squeeze
+        console = Console(stderr=True, width=table_width(False, default=200))
     console.print(table)
     for run in runs:
         if run["status"] != "COMPLETED":
@@ -354,6 +361,15 @@ class SweepSummary(Callback):
         atomic_write_text(Path(rec["output_dir"]) / RUN_FILE, json.dumps(rec, indent=2) + "\n")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's exception into a warning and exits 0: report it ourselves.
+        try:
+            self._summarize(config)
+        except Exception as exc:  # noqa: BLE001 - one line (or a traceback for a bug), non-zero exit
+            from ddai.launch.cli import fail
+
+            fail(exc)
+
+    def _summarize(self, config: DictConfig) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
         settings = settings_from(config)
         summary = write_summary(sweep_dir, settings, token=self.token)

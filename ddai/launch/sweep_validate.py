@@ -51,10 +51,18 @@ class SweepRejected(ConfigError):
 
     def __init__(self, problems: list[tuple[int, str, str]], total: int):
         self.problems = problems
-        lines = [f"  #{num} {label or '(no overrides)'}: {msg}" for num, label, msg in problems]
-        super().__init__(
-            f"{len(problems)} of {total} sweep combination(s) invalid; nothing was submitted:\n"
-            + "\n".join(lines))
+        self.lines = [f"{len(problems)} of {total} sweep combination(s) invalid; nothing was submitted"]
+        self.lines += [f"#{num} {label or '(no overrides)'}: {' '.join(msg.split())}" for num, label, msg in problems]
+        super().__init__("\n".join(self.lines))
+
+    def report(self) -> None:
+        """Print one ``ddai: error:`` line per problem on stderr (secrets masked)."""
+        import sys
+
+        from ddai.launch.secrets import redact
+
+        for line in self.lines:
+            print(redact(f"ddai: error: {line}"), file=sys.stderr)
 
 
 def _select(cfg: DictConfig, key: str) -> Any:
@@ -125,7 +133,10 @@ def validate_sweep(config_loader: Any, master: DictConfig, job_overrides: Sequen
             except DdaiError as exc:
                 problems.append((num, label, str(exc)))
             except Exception as exc:  # composition/interpolation errors: still name the combination
-                problems.append((num, label, f"{type(exc).__name__}: {exc}".strip()))
+                from ddai.launch.cli import describe
+
+                described = describe(exc)
+                problems.append((num, label, described[0] if described else f"{type(exc).__name__}: {exc}".strip()))
     finally:
         hydra_cfg.cfg = saved
     seen: dict[str, JobPlan] = {}

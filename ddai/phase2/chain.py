@@ -9,22 +9,26 @@ continues the run after *any* end of this job — time-limit signal, trainer cra
 ``end`` (after the trainer exits, when the shell still lives): record the exit and the
 newest checkpoint; when training is complete write the DONE marker and cancel the successor.
 
+A *finisher* job (see :mod:`ddai.phase2.submit`) may wait on the chain: whenever a job submits
+a successor it re-points the finisher's ``afterany`` dependency at that successor, so the
+finisher runs only after the chain's last job, and ``finish`` exits 0 only at DONE.
+
 Budgets: ``max_restarts`` caps the number of jobs after the first; ``max_no_progress`` stops a
 run whose last N jobs each ended without a new checkpoint (a trainer that crashes at once).
 Both end with a FAILED marker whose message says what to look at.
 
-CLI: ``python -m ddai.phase2.chain {prepare,begin,end,argv,env} ...`` (used by the script).
+CLI: ``python -m ddai.phase2.chain {prepare,begin,end,fail-preflight,argv,env,wandb-id,finish} ...``
+(used by the script and the finisher). Every Slurm call goes through :mod:`ddai.jobs`.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from ddai import jobs
 from ddai.errors import DdaiError
 from ddai.phase2 import chain_state as cs
 from ddai.phase2.plan import PLAN_NAME, finalize_deferred, read_plan
@@ -35,20 +39,17 @@ EXIT_STOP_FAILED = 11  # budget exhausted: the chain ends with a message
 
 
 def _squeue_alive(job_id: str) -> bool:
-    """True while Slurm still knows the job as pending or running."""
-    if not shutil.which("squeue"):
-        return False
-    res = subprocess.run(["squeue", "-h", "-j", str(job_id), "-o", "%T"], capture_output=True, text=True)
-    state = res.stdout.strip()
-    return res.returncode == 0 and state in {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED",
-                                             "SUSPENDED"}
+    """True while the scheduler still knows the job as pending or running."""
+    return jobs.executor().alive(str(job_id))
 
 
 def submit_successor(run_dir: Path, plan: dict[str, Any], job_id: str, script: str, time_limit: str | None) -> str:
     """``sbatch --dependency=afterany:<job>`` with the plan's sbatch settings; returns the new id."""
-    args = list(plan["sbatch_args"])
-    if time_limit:  # the limit this job really got (a user's `sbatch --time=` wins over the plan)
-        args = [a for a in args if not a.startswith("--time=")] + [f"--time={time_limit}"]
+    from ddai.phase2.submit import chain_spec
+
+    # The limit this job really got (a user's `sbatch --time=` wins over the plan).
+    spec = chain_spec(plan, script=script, time_limit=time_limit)
+    spec.command = []  # a successor finds its run through DDAI_PHASE2_RUN_DIR
     env = dict(os.environ)
     env["DDAI_PHASE2_RUN_DIR"] = str(run_dir)
     env["DDAI_PHASE2_SCRIPT"] = script
@@ -56,12 +57,24 @@ def submit_successor(run_dir: Path, plan: dict[str, Any], job_id: str, script: s
     for k in list(env):
         if k.startswith(("SLURM_", "SBATCH_")):
             env.pop(k)
-    cmd = ["sbatch", "--parsable", f"--dependency=afterany:{job_id}", *args, "--export=ALL", script]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=str(run_dir))
-    if res.returncode != 0:
-        raise DdaiError(f"sbatch of the successor failed: {res.stderr.strip()}", where="slurm",
-                        expected="a working sbatch (the chain cannot continue by itself without it)")
-    return res.stdout.strip().split(";")[0]
+    ex = jobs.executor()
+    try:
+        ref = ex.submit(spec, [str(job_id)], "afterany", env=env, cwd=str(run_dir))
+    except DdaiError as exc:
+        raise DdaiError(f"sbatch of the successor failed: {exc.what}", where="slurm",
+                        expected="a working sbatch (the chain cannot continue by itself without it)") from None
+    return ref.job_id
+
+
+def point_finisher(run_dir: Path, successor: str) -> None:
+    """Make the run's finisher (if any) wait for ``successor`` instead of its predecessor."""
+    fid = cs.finisher_id(run_dir)
+    if not fid or not successor:
+        return
+    if jobs.executor().set_dependency(str(fid), [str(successor)], "afterany"):
+        cs.log(run_dir, f"finisher {fid} now waits for job {successor}")
+    else:
+        cs.log(run_dir, f"warning: could not re-point finisher {fid} at job {successor} (no longer pending)")
 
 
 def _record_progress(st: dict, ckpt: Path, plan: dict) -> tuple[int, int]:
@@ -134,6 +147,7 @@ def begin(run_dir: Path, job_id: str, restart_count: int, script: str, time_limi
         if submit and not (succ and _squeue_alive(succ)):
             try:
                 record["successor_id"] = submit_successor(run_dir, plan, job_id, script, time_limit)
+                point_finisher(run_dir, record["successor_id"])
             except DdaiError as exc:  # train anyway; `end` tries again while this job still runs
                 record["successor_id"] = None
                 cs.log(run_dir, f"warning: {exc}")
@@ -158,8 +172,8 @@ def end(run_dir: Path, job_id: str, rc: int, signalled: bool) -> int:
                 cs.log(run_dir, f"warning: trainer exited 0 at checkpoint {latest} < {total} steps")
             _finish(run_dir, st, f"job {job_id}: trainer finished at checkpoint {latest}/{total}")
             succ = rec.get("successor_id") if rec else None
-            if succ and shutil.which("scancel"):
-                subprocess.run(["scancel", str(succ)], capture_output=True)
+            if succ:
+                jobs.executor().cancel(str(succ))
             return 0
         st["status"] = "waiting"
         succ = rec.get("successor_id") if rec else None
@@ -167,6 +181,7 @@ def end(run_dir: Path, job_id: str, rc: int, signalled: bool) -> int:
             try:
                 succ = rec["successor_id"] = submit_successor(run_dir, plan, job_id, rec["script"],
                                                               rec.get("time_limit"))
+                point_finisher(run_dir, succ)
             except DdaiError as exc:
                 st["message"] = f"job {job_id} ended at checkpoint {latest}/{total} and no successor could be " \
                                 f"submitted ({exc}); resubmit the run to continue"
@@ -195,6 +210,41 @@ def _fail(run_dir: Path, st: dict[str, Any], job_id: str, why: str) -> int:
     return EXIT_STOP_FAILED
 
 
+def fail_preflight(run_dir: Path, job_id: str, table: str) -> int:
+    """The preflight refused this node: FAILED with its table, successor cancelled, no budget used.
+
+    WHY not `end`: a setup mistake would fail the same way in every successor; retrying it
+    only burns allocations. Removing FAILED (after fixing) resumes with fresh budgets.
+    """
+    with cs.locked(run_dir) as st:
+        rec = next((j for j in reversed(st["jobs"]) if str(j["job_id"]) == str(job_id)), None)
+        if rec is not None:
+            rec.update(ended=cs.now(), rc=None, end_reason="preflight failed")
+            succ = rec.get("successor_id")
+            if succ:
+                jobs.executor().cancel(str(succ))
+        _fail(run_dir, st, job_id, f"preflight failed on {os.uname().nodename} - nothing was started; "
+                                   f"fix the items below, remove FAILED and resubmit\n{table.rstrip()}")
+    return EXIT_STOP_FAILED
+
+
+def finish(run_dir: Path) -> int:
+    """The finisher's verdict: 0 when the run is DONE, 1 (with the reason on stderr) otherwise."""
+    done = cs.marker(run_dir, cs.DONE_NAME)
+    if done is not None:
+        print(f"phase2 run {run_dir}: {done.strip()}")
+        return 0
+    failed = cs.marker(run_dir, cs.FAILED_NAME)
+    if failed is not None:
+        print(f"ddai: error: phase2 run {run_dir} {failed.strip()}", file=sys.stderr)
+        return 1
+    st = cs.read(run_dir)
+    print(f"ddai: error: phase2 run {run_dir} ended without DONE (status {st.get('status')!r}: "
+          f"{st.get('message') or 'no job of the chain ran'}); its jobs were cancelled or never started - "
+          f"submit the run again to continue", file=sys.stderr)
+    return 1
+
+
 def trainer_argv(run_dir: Path) -> list[str]:
     """The trainer's argv after the interpreter (the fake switch is applied here, and only here)."""
     plan = read_plan(run_dir / PLAN_NAME)
@@ -207,7 +257,7 @@ def trainer_argv(run_dir: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        print("usage: python -m ddai.phase2.chain {prepare,begin,end,argv,env} ...", file=sys.stderr)
+        print("usage: python -m ddai.phase2.chain {prepare,begin,end,fail-preflight,argv,env,wandb-id,finish} ...", file=sys.stderr)
         return 2
     cmd, rest = args[0], args[1:]
     try:
@@ -222,6 +272,11 @@ def main(argv: list[str] | None = None) -> int:
             return begin(run_dir, job_id, restart, script, tlimit or None)
         if cmd == "end":
             return end(run_dir, rest[1], int(rest[2]), rest[3] == "1")
+        if cmd == "fail-preflight":  # RUN_DIR JOB TABLE_FILE
+            table = Path(rest[2]).read_text(encoding="utf-8") if len(rest) > 2 and Path(rest[2]).exists() else ""
+            return fail_preflight(run_dir, rest[1], table)
+        if cmd == "finish":
+            return finish(run_dir)
         if cmd == "argv":
             sys.stdout.write("\0".join(trainer_argv(run_dir)) + "\0")
             return 0

@@ -24,6 +24,14 @@ DONE_NAME = "DONE"
 FAILED_NAME = "FAILED"
 LOG_NAME = "phase2.log"
 LATEST_NAME = "latest_checkpointed_iteration.txt"
+# Id of the job that waits for this run (see ddai.phase2.submit); a file of its own so that a
+# run whose chain never began has no chain state.
+FINISHER_NAME = "finisher_job"
+
+
+def finisher_id(run_dir: Path) -> str | None:
+    text = marker(run_dir, FINISHER_NAME)
+    return text.strip() or None if text is not None else None
 
 
 def now() -> float:

@@ -41,6 +41,10 @@ class AgentSettings:
     max_turns: int = 7
     max_tool_response_length: int = 4096
     num_workers: int = 8
+    # The response budget is derived from these (see ddai.phase2.lengths): every turn is the
+    # policy's text plus one observed page; image tokens are masked but still count.
+    text_tokens_per_turn: int = 320
+    answer_tokens: int = 256
     # ddai.agent.config.AgentConfig keys (search_url, image_root, generator.*, ...) ->
     # actor_rollout_ref.rollout.custom.ddai_agent.*
     settings: dict[str, Any] = field(default_factory=dict)
@@ -55,9 +59,14 @@ class RolloutSettings:
     tensor_model_parallel_size: int = 1
     gpu_memory_utilization: float = 0.5
     free_cache_engine: bool = True
-    enable_chunked_prefill: bool = False
+    # Chunked prefill lets one long multi-image prompt be prefilled in pieces, so the batch
+    # token budget below can stay far under max_model_len (the users' current scripts run it on).
+    enable_chunked_prefill: bool = True
+    max_num_batched_tokens: int = 8192
+    # null: prompt + response budget (never the model's 128k max_position_embeddings).
+    max_model_len: int | None = None
     enforce_eager: bool = False
-    log_prob_micro_batch_size_per_gpu: int = 8
+    log_prob_micro_batch_size_per_gpu: int = 4
 
 
 @dataclass
@@ -96,8 +105,12 @@ class Phase2Config:
     train_file: str | None = None
     val_file: str | None = None
     image_key: str = "images"
+    # ONE directory of page images ({deck}_{page}.jpg), absolute. Passed to both the agent's
+    # search/crop tools and the judge as ``image_root``. Required: without it the run is blind.
+    image_root: str | None = None
     max_prompt_length: int = 4096
-    max_response_length: int = 2048
+    # null: derived from agent.max_turns x (text + image tokens per turn) + answer tokens.
+    max_response_length: int | None = None
     filter_overlong_prompts: bool = True
     # Train even though verl's drop_last would never train the last rows % train_batch_size.
     allow_remainder: bool = False

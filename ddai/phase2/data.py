@@ -9,6 +9,7 @@ remainder is silently never trained; we count it and refuse it unless told other
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,11 @@ def resolve_train_file(manifest: str | None, train_file: str | None) -> tuple[st
                           where="phase2.manifest",
                           expected="a curriculum manifest.json or an explicit training parquet")
     if train_file:
-        return str(Path(train_file).expanduser().resolve()), "parquet"
-    mpath = Path(str(manifest)).expanduser().resolve()
+        return os.path.abspath(Path(train_file).expanduser()), "parquet"
+    # abspath, not resolve(): a curriculum's fixed names are links into its committed
+    # generation (ddai.atomic.Generation); the trainer must get the fixed name, not a
+    # generation directory that the next curriculum run deletes.
+    mpath = Path(os.path.abspath(Path(str(manifest)).expanduser()))
     doc = read_manifest(mpath)
     bucket = doc["train_bucket"]
     files = doc["files"]
@@ -46,7 +50,7 @@ def resolve_train_file(manifest: str | None, train_file: str | None) -> tuple[st
                          expected=f"one of {', '.join(sorted(files))}")
     rel = Path(str(files[bucket]))
     path = rel if rel.is_absolute() else (mpath.parent / rel)
-    return str(path.resolve()), f"manifest:{mpath}#{bucket}"
+    return os.path.abspath(path), f"manifest:{mpath}#{bucket}"
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -17,9 +17,20 @@ finishes the current step, saves, and exits 0. Every finished step is appended t
 ``<run_dir>/fake_steps.jsonl`` (step, row ids, job id, times) so tests can prove that each
 step ran exactly once and in curriculum order.
 
+For campaigns it also stands in for the policy and the reward: the "weights" are a counter
+of optimizer updates (``actor/model_world_size_1_rank_0.pt``), carried across rounds when a
+round starts from the previous round's checkpoint; every step appends one judge-log line per
+rollout (``actor_rollout_ref.rollout.n`` per prompt) in the real format of
+:mod:`ddai.reward.judge_log` to ``reward_kwargs.log_path``. Scores come from a seeded
+per-prompt success model whose success probability rises with the update counter, so a next
+round computed from this log really depends on what was "learned". A start checkpoint is a
+``global_step_0`` folder (no ``data.pt``: the data loader starts fresh) or
+``trainer.resume_mode=resume_path`` with ``trainer.resume_from_path``.
+
 Test knobs (environment): ``DDAI_FAKE_STEP_SECONDS`` (default 1.0),
 ``DDAI_FAKE_CRASH=start`` (exit 1 at once, like a trainer that cannot start),
-``DDAI_FAKE_STEPS_LOG`` (path of the step log).
+``DDAI_FAKE_STEPS_LOG`` (path of the step log), ``DDAI_FAKE_SEED`` (success model, default 0),
+``DDAI_FAKE_LEARN_RATE`` (logit gain per update, default 0.15).
 """
 
 from __future__ import annotations
@@ -46,6 +57,66 @@ def parse_overrides(argv: list[str]) -> dict[str, str]:
         if len(value) >= 2 and value[0] == value[-1] == "'":
             value = value[1:-1].replace("\\'", "'").replace("\\\\", "\\")
         out[key] = value
+    return out
+
+
+MODEL_FILE = "model_world_size_1_rank_0.pt"
+JUDGE_MODEL = "fake-judge"
+COST_PER_CALL = 0.0004  # USD per judged rollout, so cost columns have something to add up
+
+
+def _unit(*parts: object) -> float:
+    """A reproducible number in [0, 1) from its parts (no global RNG: resumed steps repeat exactly)."""
+    import hashlib
+
+    digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def success_p(seed: int, prompt_id: str, updates: int, rate: float) -> float:
+    """The stand-in policy's chance to answer ``prompt_id`` after ``updates`` optimizer updates.
+
+    Each prompt gets a fixed difficulty (logit drawn once from its id and the seed); training
+    adds ``rate`` per update to every logit, so success rises with steps, fastest near 50 %.
+    """
+    import math
+
+    u = min(max(_unit("difficulty", seed, prompt_id), 1e-6), 1 - 1e-6)
+    logit = 2.5 * math.log(u / (1 - u)) - 0.5
+    return 1.0 / (1.0 + math.exp(-(logit + rate * updates)))
+
+
+def judge_lines(row: dict[str, Any], *, step: int, n: int, updates: int, seed: int, rate: float,
+                run_key: str) -> list[dict[str, Any]]:
+    """``n`` judged rollouts of one prompt, as :mod:`ddai.reward.verl_reward` logs them."""
+    from datetime import datetime, timezone
+
+    pid = str(row.get("id"))
+    info = row.get("extra_info") or {}
+    deck = str(row.get("file_name") or info.get("file_name") or "").removesuffix(".pdf")
+    pages = list(row.get("reference_page") or info.get("reference_page") or [])
+    reference = [f"{deck}_{p}" for p in pages]
+    p = success_p(seed, pid, updates, rate)
+    uid = f"{_unit('uid', run_key, step, pid):.16f}"[2:]
+    out = []
+    for k in range(n):
+        hit = _unit("judge", seed, pid, step, k, updates) < p
+        found = _unit("ndcg", seed, pid, step, k, updates) < min(1.0, p + 0.2)
+        judge = 1.0 if hit else 0.0
+        nd = 1.0 if (found and reference) else 0.0
+        out.append({
+            "uid": uid, "dataset_id": pid, "sample_idx": k, "step": step,
+            "query": str(info.get("question") or ""), "generated_answer": "FAKE" if not hit else str(info.get("answer") or ""),
+            "reference_answer": str(info.get("answer") or ""),
+            "retrieved_basenames": reference[:1] if found else [f"{deck}_999"],
+            "reference_basenames": reference, "judge_score": judge,
+            "judge_subscores": {"answer_accuracy": judge, "visual_grounding": None, "reasoning_consistency": None},
+            "ndcg": nd, "final_score": round(0.8 * judge + 0.2 * nd, 6), "latency_s": 0.0,
+            "tokens": {"input": 0, "output": 0, "thinking": 0, "total": 0}, "cost_usd": COST_PER_CALL,
+            "generator_cost_usd": 0.0, "cache_hit": False, "judge_failed": False, "error": None,
+            "timestamp": datetime.now(timezone.utc).isoformat(), "judge_model": JUDGE_MODEL,
+            "prompt_version": "v1", "judge_mode": "fake", "data_source": str(row.get("data_source") or ""),
+        })
     return out
 
 
@@ -93,22 +164,43 @@ def main(argv: list[str] | None = None) -> int:
     total = int(ov.get("trainer.total_training_steps") or 0) or steps_per_epoch * epochs
 
     global_step = 0
+    updates = 0            # the stand-in "weights": optimizer updates received so far
+    start_from = None      # the checkpoint folder this job loaded, if any
+    folder = None
     if resume == "auto":
         try:
             global_step = int((ckpt_dir / "latest_checkpointed_iteration.txt").read_text().strip())
+            folder = ckpt_dir / f"global_step_{global_step}"
         except (FileNotFoundError, ValueError):
             global_step = 0
-        if global_step:
-            folder = ckpt_dir / f"global_step_{global_step}"
+    elif resume == "resume_path" and ov.get("trainer.resume_from_path"):
+        folder = Path(ov["trainer.resume_from_path"])
+        global_step = int(folder.name.split("global_step_")[-1])
+    if folder is not None and folder.is_dir():
+        state = torch.load(folder / "actor" / MODEL_FILE, weights_only=False)
+        updates = int(state.get("updates", state.get("global_step", 0)))
+        start_from = str((folder / "actor" / MODEL_FILE).resolve())
+        if (folder / "data.pt").exists():  # verl: no data.pt -> the data loader starts from scratch
             loader.load_state_dict(torch.load(folder / "data.pt", weights_only=False))
-            print(f"fake trainer: resumed from {folder}", flush=True)
+        print(f"fake trainer: resumed from {folder} (weights after {updates} updates)", flush=True)
     print(f"fake trainer: {len(ids)} rows, {steps_per_epoch} steps/epoch, total {total}, at step {global_step}",
           flush=True)
+
+    rows = table.to_pylist()
+    n = int(ov.get("actor_rollout_ref.rollout.n", "1"))
+    seed = int(os.environ.get("DDAI_FAKE_SEED", "0"))
+    rate = float(os.environ.get("DDAI_FAKE_LEARN_RATE", "0.15"))
+    log_path = ov.get("reward.custom_reward_function.reward_kwargs.log_path")
+    judge_log = None
+    if log_path and log_path != "null":
+        from ddai.reward.judge_log import JudgeLog
+
+        judge_log = JudgeLog(Path(log_path).expanduser())
 
     def save(step: int) -> None:
         folder = ckpt_dir / f"global_step_{step}"
         (folder / "actor").mkdir(parents=True, exist_ok=True)
-        torch.save({"global_step": step}, folder / "actor" / "model_world_size_1_rank_0.pt")
+        torch.save({"global_step": step, "updates": updates}, folder / "actor" / MODEL_FILE)
         torch.save(loader.state_dict(), folder / "data.pt")
         atomic_write_text(ckpt_dir / "latest_checkpointed_iteration.txt", str(step))
         print(f"fake trainer: saved checkpoint {folder}", flush=True)
@@ -128,9 +220,16 @@ def main(argv: list[str] | None = None) -> int:
         deadline = started + step_s
         while time.time() < deadline:  # the "work"; a stop request waits for the step to end
             time.sleep(min(0.05, max(0.0, deadline - time.time())))
+        if judge_log is not None:  # rollouts are judged with the weights before this step's update
+            for i in batch:
+                for line in judge_lines(rows[i], step=global_step, n=n, updates=updates, seed=seed, rate=rate,
+                                        run_key=str(ckpt_dir)):
+                    judge_log.write(line)
+        updates += 1
         steps_log.parent.mkdir(parents=True, exist_ok=True)
         with open(steps_log, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"step": global_step, "ids": [ids[i] for i in batch], "job": job,
+                                 "updates": updates, "start_from": start_from,
                                  "start": round(started, 3), "end": round(time.time(), 3)}) + "\n")
         print(f"fake trainer: step {global_step}/{total} done", flush=True)
         if save_freq > 0 and (global_step % save_freq == 0 or global_step >= total):

@@ -13,7 +13,7 @@ from typing import Any
 
 from ddai.atomic import atomic_write_text
 from ddai.errors import ConfigError, InputError
-from ddai.phase2 import render, validate
+from ddai.phase2 import lengths, render, validate
 from ddai.phase2.data import load_train_data, resolve_train_file
 
 PLAN_NAME = "plan.json"
@@ -28,6 +28,10 @@ def build_plan(p: Any, *, compose: bool = True, semantic: bool = True) -> render
     count and step totals are left at 0 and checked when the first job starts.
     """
     validate.check_settings(p)
+    image_root = validate.check_inputs(p)
+    response_length = lengths.response_length(p)
+    max_model_len = lengths.model_len(p)
+    lengths.check_batched_tokens(p, max_model_len)
     run_dir = render.abspath(p.run_dir)
     ckpt = render.abspath(p.checkpoint_dir) if p.checkpoint_dir else str(Path(run_dir) / "checkpoints")
     if p.defer_data_check:
@@ -43,7 +47,9 @@ def build_plan(p: Any, *, compose: bool = True, semantic: bool = True) -> render
     loops_yaml = render.package_file(p.agent.loops_yaml, "phase2.agent.loops_yaml")
     tool_cfg = render.package_file(p.agent.tool_config, "phase2.agent.tool_config") if p.agent.tool_config else None
     overrides = render.verl_overrides(p, train_file=train_file, val_file=val_file, checkpoint_dir=ckpt,
-                                      reward_path=reward_path, loops_yaml=loops_yaml, tool_config=tool_cfg)
+                                      reward_path=reward_path, loops_yaml=loops_yaml, tool_config=tool_cfg,
+                                      image_root=image_root, response_length=response_length,
+                                      max_model_len=max_model_len)
     env_names = render.required_env(p)
     validate.check_no_secret_in(overrides, env_names)
     if compose:

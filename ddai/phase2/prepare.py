@@ -11,20 +11,25 @@ from pathlib import Path
 
 from ddai.phase2.plan import PLAN_NAME, build_plan, write_plan
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+# ddai/conf: the checkout's conf/ through a link, or the copy a wheel carries (package data).
+CONF_DIR = (Path(__file__).resolve().parents[1] / "conf").resolve()
 
 
 def compose_ddai(overrides: list[str]):
-    """Compose ddai's config tree with ``task=phase2`` plus ``overrides`` (schema-checked)."""
+    """Compose the ``phase2`` group of ddai's config tree plus ``overrides`` (schema-checked).
+
+    Only the phase2 group and its schema: this layer sits below the launcher and must not
+    import it (``ddai.launch`` registers the other groups for the full tree).
+    """
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from ddai.launch.registry import register_all
+    from ddai.phase2.config import register
 
-    register_all()
+    register()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=["task=phase2", *overrides])
+        return compose(config_name=None, overrides=["+phase2=default", *overrides])
 
 
 def prepare(overrides: list[str]) -> str:

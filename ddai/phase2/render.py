@@ -19,7 +19,8 @@ from typing import Any
 from ddai.errors import ConfigError
 
 PLAN_VERSION = 1
-TRAINER_MODULE = "verl.trainer.main_ppo"
+# verl's own main_ppo with ddai's TaskRunner (save on stop) and per-job Ray: ddai/phase2/trainer.py.
+TRAINER_MODULE = "ddai.phase2.trainer"
 STOP_SIGNAL = "USR1"
 
 _SAFE = re.compile(r"^[A-Za-z0-9_./:@%+~=,-]*$")
@@ -111,10 +112,30 @@ def abspath(value: str) -> str:
     return str(Path(value).expanduser().resolve())
 
 
+def with_image_root(settings: Any, image_root: str | None, where: str) -> dict[str, Any]:
+    """The plugin settings with ``image_root`` set from ``phase2.image_root`` (one root for agent and judge)."""
+    out = _plain(settings)
+    if image_root is None:
+        return out
+    given = out.get("image_root")
+    if given not in (None, "") and abspath(str(given)) != image_root:
+        raise ConfigError(f"{where}.image_root={given!r} differs from phase2.image_root={image_root!r}", where=where,
+                          expected="one image root: set phase2.image_root only")
+    out["image_root"] = image_root
+    return out
+
+
 def verl_overrides(p: Any, *, train_file: str, val_file: str, checkpoint_dir: str,
-                   reward_path: str, loops_yaml: str, tool_config: str | None) -> list[str]:
-    """The verl 0.9 overrides of the reference GSPO run (seed 001), in a fixed order."""
+                   reward_path: str, loops_yaml: str, tool_config: str | None,
+                   image_root: str | None = None, response_length: int | None = None,
+                   max_model_len: int | None = None) -> list[str]:
+    """The verl 0.9 overrides of the reference GSPO run (seed 001), in a fixed order.
+
+    ``image_root`` (absolute) goes to BOTH plugins; ``response_length``/``max_model_len`` come
+    from :mod:`ddai.phase2.lengths`.
+    """
     ro, ag, rw, sl = p.rollout, p.agent, p.reward, p.slurm
+    response_length = response_length if response_length is not None else int(p.max_response_length)
     pairs: list[tuple[str, Any]] = [
         ("algorithm.adv_estimator", p.adv_estimator),
         ("algorithm.use_kl_in_reward", False),
@@ -123,7 +144,7 @@ def verl_overrides(p: Any, *, train_file: str, val_file: str, checkpoint_dir: st
         ("data.val_files", val_file),
         ("data.train_batch_size", p.train_batch_size),
         ("data.max_prompt_length", p.max_prompt_length),
-        ("data.max_response_length", p.max_response_length),
+        ("data.max_response_length", response_length),
         ("data.shuffle", False),
         ("data.image_key", p.image_key),
         ("data.filter_overlong_prompts", p.filter_overlong_prompts),
@@ -150,11 +171,14 @@ def verl_overrides(p: Any, *, train_file: str, val_file: str, checkpoint_dir: st
         ("actor_rollout_ref.rollout.gpu_memory_utilization", float(ro.gpu_memory_utilization)),
         ("actor_rollout_ref.rollout.free_cache_engine", ro.free_cache_engine),
         ("actor_rollout_ref.rollout.enable_chunked_prefill", ro.enable_chunked_prefill),
+        ("actor_rollout_ref.rollout.max_num_batched_tokens", ro.max_num_batched_tokens),
         ("actor_rollout_ref.rollout.enforce_eager", ro.enforce_eager),
         ("actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu", ro.log_prob_micro_batch_size_per_gpu),
         ("actor_rollout_ref.rollout.multi_turn.max_assistant_turns", ag.max_turns),
         ("actor_rollout_ref.rollout.multi_turn.max_tool_response_length", ag.max_tool_response_length),
     ]
+    if max_model_len is not None:
+        pairs.append(("actor_rollout_ref.rollout.max_model_len", max_model_len))
     if tool_config:
         pairs.append(("actor_rollout_ref.rollout.multi_turn.tool_config_path", tool_config))
     pairs += [
@@ -183,9 +207,11 @@ def verl_overrides(p: Any, *, train_file: str, val_file: str, checkpoint_dir: st
         pairs.append(("trainer.max_actor_ckpt_to_keep", p.max_actor_ckpt_to_keep))
     out = [f"{k}={fmt_value(v)}" for k, v in pairs]
     # reward_kwargs exists only in verl's dataclass, not its YAML: Hydra needs '+' to add it.
-    for key, value in flatten("reward.custom_reward_function.reward_kwargs", _plain(rw.kwargs)):
+    reward_kwargs = with_image_root(rw.kwargs, image_root, "phase2.reward.kwargs")
+    agent_settings = with_image_root(ag.settings, image_root, "phase2.agent.settings")
+    for key, value in flatten("reward.custom_reward_function.reward_kwargs", reward_kwargs):
         out.append(f"+{key}={fmt_value(value)}")
-    for key, value in flatten("actor_rollout_ref.rollout.custom.ddai_agent", _plain(ag.settings)):
+    for key, value in flatten("actor_rollout_ref.rollout.custom.ddai_agent", agent_settings):
         out.append(f"+{key}={fmt_value(value)}")
     out.extend(str(o) for o in p.extra_overrides)
     return out

@@ -57,9 +57,15 @@ def render(view: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m ddai.phase2.status", description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--json", action="store_true", help="machine-readable output")
+    ap = argparse.ArgumentParser(
+        prog="python -m ddai.phase2.status",
+        description="Show where a Phase 2 job chain stands: status, step and checkpoints, restart "
+                    "budgets, and every job of the chain. Reads only the run directory, so it works "
+                    "from a login node without Slurm accounting.",
+        epilog="example: python -m ddai.phase2.status $DDAI_RUNS_ROOT/gspo_phase2_gemini_flash --json")
+    ap.add_argument("run_dir", type=Path, metavar="RUN_DIR",
+                    help="the run directory of the chain (phase2.run_dir; it holds plan.json)")
+    ap.add_argument("--json", action="store_true", help="print the status as JSON on stdout")
     args = ap.parse_args(argv)
     try:
         view = collect(args.run_dir.resolve())

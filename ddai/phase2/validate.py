@@ -20,9 +20,11 @@ import importlib.util
 import io
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ddai.errors import ConfigError
 
@@ -143,11 +145,93 @@ def check_settings(p: Any) -> None:
 
 def check_reward_kwargs(p: Any) -> None:
     """Let the plugins' own schemas judge their settings, so a typo fails before any GPU is held."""
+    from dataclasses import fields
+
     from ddai.agent.config import AgentConfig
     from ddai.reward.config import RewardConfig
 
-    RewardConfig.from_kwargs(_plain_dict(p.reward.kwargs), where="phase2.reward.kwargs")
+    reward_kwargs = _plain_dict(p.reward.kwargs)
+    # Contract (notes/contracts.md #1): the reward's field is `image_root`. Until the reward side
+    # has renamed it, the key ddai renders is checked by everything but that one field.
+    if "image_root" not in {f.name for f in fields(RewardConfig)}:
+        reward_kwargs.pop("image_root", None)
+    RewardConfig.from_kwargs(reward_kwargs, where="phase2.reward.kwargs")
     AgentConfig.from_kwargs(_plain_dict(p.agent.settings), where="phase2.agent.settings")
+
+
+# A page image as the search server and the judge name it: {deck}_{page}.jpg (also png/jpeg/webp).
+PAGE_IMAGE = re.compile(r"^.+_\d+\.(jpg|jpeg|png|webp)$", re.IGNORECASE)
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+def check_image_root(value: Any, where: str = "phase2.image_root") -> str:
+    """The one directory of page images, absolute, existing and holding at least one page image.
+
+    WHY so strict: sbatch starts the job in another directory, so a relative root resolves
+    somewhere else; a root with no pages makes every search observation an error and NDCG 0.
+    """
+    if value is None or str(value).strip() == "":
+        raise ConfigError("no image root: the agent would search blind and the judge would see no pages", where=where,
+                          expected="the absolute directory of page images {deck}_{page}.jpg, e.g. "
+                                   "phase2.image_root=/shared/corpus/img")
+    raw = str(value).strip()
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(f"{raw!r} is relative: a Slurm job starts in another directory", where=where,
+                          expected="an absolute path (e.g. phase2.image_root=$PWD/" + raw.lstrip("./") + ")")
+    if not path.is_dir():
+        raise ConfigError(f"{path} does not exist or is not a directory", where=where,
+                          expected="an existing directory of page images {deck}_{page}.jpg")
+    with os.scandir(path) as it:
+        if not any(e.is_file() and PAGE_IMAGE.match(e.name) for e in it):
+            raise ConfigError(f"{path} holds no page image", where=where,
+                              expected="files named {deck}_{page}.jpg (as the search server returns them)")
+    return str(path.resolve())
+
+
+def check_model_dir(value: Any, where: str = "phase2.model_path") -> None:
+    """The Phase 1 model directory must hold its config, tokenizer and image processor files.
+
+    verl turns a processor that fails to load into a warning and trains text-only; a missing
+    processor file is the commonest cause, and it is visible without loading anything.
+    """
+    path = Path(str(value)).expanduser()
+    if not path.is_dir():
+        raise ConfigError(f"{path} is not a directory", where=where,
+                          expected="the Phase 1 model directory (HF format, on a filesystem the GPU nodes see)")
+    missing = []
+    if not (path / "config.json").is_file():
+        missing.append("config.json")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        missing.append(" or ".join(TOKENIZER_FILES))
+    if not any((path / f).is_file() for f in PROCESSOR_FILES):
+        missing.append(" or ".join(PROCESSOR_FILES))
+    if missing:
+        raise ConfigError(f"{path} lacks {', '.join(missing)}", where=where,
+                          expected="a model saved with its tokenizer and processor (save_pretrained of both)")
+
+
+def check_url(value: Any, where: str) -> None:
+    """A search server URL that can be requested: http(s), a host, a numeric port if any."""
+    raw = str(value or "")
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        parts, port_ok = None, False
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or " " in raw:
+        raise ConfigError(f"malformed URL {raw!r}", where=where, expected="http(s)://HOST[:PORT]/PATH, e.g. http://node12:5002/search")
+
+
+def check_inputs(p: Any) -> str:
+    """Files and URLs the run depends on; returns the absolute image root."""
+    image_root = check_image_root(p.image_root)
+    check_model_dir(p.model_path)
+    settings = _plain_dict(p.agent.settings)
+    if settings.get("search_url"):
+        check_url(settings["search_url"], "phase2.agent.settings.search_url")
+    return image_root
 
 
 def _plain_dict(node: Any) -> dict:

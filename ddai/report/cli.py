@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export the success / potential / fail sets as training parquet + manifest.json")
     p.add_argument("--dataset", action="append", default=[], metavar="PARQUET",
                    help="training parquet to join the next-round sets to (default: the curriculum's buckets)")
+    from ddai.report.nextround import add_arguments as add_next_round_arguments
+
+    add_next_round_arguments(p)
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar on stderr (auto: only on a terminal)")
     return p
@@ -89,6 +92,9 @@ def _check(a: argparse.Namespace) -> Options:
         raise ConfigError("--watch cannot be combined with --json or --next-round", where="command line")
     if not a.interval >= 0:
         raise ConfigError(f"--interval is {a.interval}", where="command line", expected="seconds ≥ 0")
+    from ddai.report.nextround import rule_from_args
+
+    a.next_round_preset = rule_from_args(a)  # flag errors before any file is read
     return Options(thresholds=Thresholds(a.judge_high, a.ndcg_high), top=a.top, deciles=a.deciles,
                    prompts=list(a.prompt), fail_below=a.fail_below, success_from=a.success_from,
                    strict=a.strict)
@@ -328,8 +334,7 @@ def _export_next_round(rep: Report, a: argparse.Namespace) -> None:
     if not datasets and rep.join_with is not None:
         datasets = [p for p in rep.join_with.bucket_files().values() if p.is_file()]
     lr = rep.logs[0]
-    rep.next_round = export(lr.prompts, datasets, Path(a.next_round), fail=a.fail_below,
-                            success=a.success_from, source_log=lr.path)
+    rep.next_round = export(lr.path, datasets, Path(a.next_round), a, progress=a.progress == "on")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

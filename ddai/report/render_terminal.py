@@ -17,6 +17,7 @@ from rich.table import Table
 
 from ddai.report.logstats import QUADRANTS
 from ddai.report.model import Report
+from ddai.sweep_labels import swept_labels
 
 QLABEL = {"solved": "solved", "guessing": "guessing (judge↑ NDCG↓)",
           "reasoning_failure": "reasoning failure (judge↓ NDCG↑)", "failure": "failure"}
@@ -93,8 +94,10 @@ def sweep_table(s: dict[str, Any]) -> Table:
     price = any(j.get("est_price_total") is not None for j in s["jobs"])
     t = _table(f"Sweep — {s['path']}", ["job", "overrides", *names, "steps/epoch", *(["est. cost"] if price else [])],
                left=2)
-    for j in s["jobs"]:
-        label = " ".join(j["overrides"]) if j.get("overrides") else f(j.get("rule"))
+    swept, _ = swept_labels([j.get("overrides") or [] for j in s["jobs"]])   # the swept values only
+    t.columns[1].no_wrap, t.columns[1].min_width = True, max((len(x) for x in swept), default=8)
+    for j, short in zip(s["jobs"], swept):
+        label = short if j.get("overrides") else f(j.get("rule"))
         t.add_row(j["job"], label, *[f(j["buckets"].get(b)) for b in names], f(j.get("steps_per_epoch")),
                   *([f(j.get("est_price_total"), 2)] if price else []))
     notes = [f"job {x['job']} {x['status']}: {x.get('error') or ''} {x.get('log') or ''}".strip()

@@ -45,4 +45,5 @@ def agent_kwargs(fake_search, fake_openai, corpus, tmp_path):
         "image_root": str(corpus),
         "crops_dir": str(tmp_path / "crops"),
         "generator": {"base_url": fake_openai.url + "/v1", "retry": dict(FAST_RETRY)},
+        "allow_text_only": True,  # the tiny tokenizer has no image processor (tests only)
     }

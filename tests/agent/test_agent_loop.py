@@ -103,7 +103,7 @@ def test_episode_invalid_actions_get_the_corrective_messages(agent_kwargs):
 
 def _tools_stub():
     class T:
-        retrieved, crops, retrieved_basenames, search_errors = [], [], [], 0
+        retrieved, crops, retrieved_basenames, search_errors, image_errors = [], [], [], 0, 0
 
     return T()
 
@@ -272,12 +272,15 @@ def test_verl_loop_output_scores_through_the_reward_hook(agent_kwargs, fake_gemi
     extra_info = {**ROW["extra_info"], **out.extra_fields, "num_turns": out.num_turns}  # as NaiveRewardManager builds it
     log_path = tmp_path / "logs" / "gspo_gemini_output.jsonl"
     kwargs = {"judge_base_url": fake_gemini.url, "cache_path": str(tmp_path / "c.sqlite"), "log_path": str(log_path),
-              "image_base_path": agent_kwargs["image_root"]}
+              "image_root": agent_kwargs["image_root"], "judge_mode": "trajectory_vlm"}
     score = asyncio.run(compute_score(data_source="slidevqa_train",
                                       solution_str=tok.decode(out.response_ids, skip_special_tokens=True),
                                       ground_truth="Credit Cards", extra_info=extra_info, **kwargs))
     assert score["ndcg"] == 1.0 and score["judge_score"] == 1.0 and score["score"] == pytest.approx(1.0)
-    line = json.loads(log_path.read_text())
+    from ddai.reward.judge_log import log_files
+
+    (part,) = log_files(log_path)  # one writer (this process) -> one part file
+    line = json.loads(part.read_text())
     assert line["retrieved_basenames"] == ["2_7"] and line["sample_idx"] >= 0 and line["step"] == 4
     from fake_servers import gemini_images
 
@@ -318,3 +321,38 @@ def test_phase2_keys_compose_with_verls_own_config(agent_kwargs):
     from ddai.reward.config import RewardConfig
 
     assert RewardConfig.from_kwargs(cfg.reward.custom_reward_function.reward_kwargs).judge_mode == "answer"
+
+
+@pytest.mark.verl
+def test_verl_loop_refuses_to_run_image_blind(agent_kwargs, tmp_path, monkeypatch):
+    """processor=None (what verl makes of a processor that failed to load) is an error, not a fallback."""
+    from agent_tiny_tokenizer import build_tokenizer
+
+    from ddai.agent.health import ImageBlindError, count
+
+    events = tmp_path / "agent_errors.jsonl"
+    monkeypatch.setenv("DDAI_AGENT_ERRORS_FILE", str(events))
+    tok = build_tokenizer()
+    kwargs = {k: v for k, v in agent_kwargs.items() if k != "allow_text_only"}
+    with pytest.raises(Exception, match="image-blind") as err:  # hydra wraps what the constructor raised
+        _verl_loop(kwargs, ScriptedPolicy(tok, []), tok)
+    assert isinstance(err.value, ImageBlindError) or isinstance(err.value.__cause__, ImageBlindError)
+    assert count(events, "no_processor") == 1
+
+
+@pytest.mark.verl
+def test_page_that_does_not_open_is_logged_and_counted(agent_kwargs, corpus, tmp_path, monkeypatch, caplog):
+    import shutil
+
+    from ddai.agent.health import count
+
+    broken = tmp_path / "img"
+    shutil.copytree(corpus, broken)
+    (broken / "2_7.jpg").write_bytes(b"truncated")
+    events = tmp_path / "agent_errors.jsonl"
+    monkeypatch.setenv("DDAI_AGENT_ERRORS_FILE", str(events))
+    with caplog.at_level("ERROR", logger="ddai.agent"):
+        out, _, _ = _run_verl({**agent_kwargs, "image_root": str(broken)}, [T_SEARCH, T_DONE])
+    assert out.extra_fields["ddai"]["image_errors"] == 1
+    assert count(events, "page_image") == 1 and "2_7.jpg" in events.read_text()
+    assert any("2_7.jpg" in r.getMessage() for r in caplog.records)

@@ -1,6 +1,7 @@
 """Search client against the FAKE search server: the users' POST contract, batching, retries."""
 
 import asyncio
+import threading
 
 from ddai.agent.config import AgentConfig
 from ddai.agent.search_client import SearchClient, SearchFailed, deck_id
@@ -53,7 +54,13 @@ def test_persistent_failure_raises_for_every_query_of_the_batch(fake_search, age
 
 
 def test_timeouts_are_bounded(fake_search, agent_kwargs):
-    fake_search.script.append(("sleep", 1.0))
+    # The first request is held until the client has already given up on it (no race between
+    # a scripted sleep and the timeout): the answer can only come from the retry.
+    released = threading.Event()
+    fake_search.script.append(("hold", released))
     retry = {**agent_kwargs["search_retry"], "timeout_s": 0.3}
-    (res,) = _search_all(_client(agent_kwargs, search_retry=retry), [("page 5", "train_2")])
+    try:
+        (res,) = _search_all(_client(agent_kwargs, search_retry=retry), [("page 5", "train_2")])
+    finally:
+        released.set()
     assert res[0].endswith("2_5.jpg") and fake_search.calls == 2

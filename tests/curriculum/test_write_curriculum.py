@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from engine_helpers import REPO, make_cfg, truth_rollouts  # noqa: E402
 
+from ddai.atomic import GENERATIONS
 from ddai.curriculum import pipeline, write
 from ddai.errors import InputError
 from ddai.examples.generate import write_example_set
@@ -33,7 +34,12 @@ def cfg_for(d: Path, out: Path, **kw):
 
 
 def snapshot(out: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    """What a reader sees under the fixed names (the generation store itself is not listed)."""
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.name != GENERATIONS}
+
+
+def generations(out: Path) -> list[str]:
+    return sorted(p.name for p in (out / GENERATIONS).iterdir() if p.name != "current")
 
 
 def test_schema_is_the_input_schema_plus_appended_extra_info_fields(example, tmp_path):
@@ -122,6 +128,7 @@ def test_failure_while_writing_leaves_previous_outputs_intact(example, tmp_path,
         pipeline.run(cfg_for(d, tmp_path, theta1=0.3, sort="random"), rollouts=truth_rollouts(truth))
     assert "No space left" in str(err.value) and str(tmp_path) in str(err.value)
     assert snapshot(tmp_path) == before          # nothing replaced, no temp file left behind
+    assert len(generations(tmp_path)) == 1       # the failed generation was removed
 
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -154,13 +161,11 @@ def test_killed_process_leaves_previous_outputs_intact(example, tmp_path):
                                 log=str(d / "gspo_phase1.json"), out=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr
-    after = snapshot(tmp_path)
-    leftovers = [n for n in after if n not in before]
-    assert all(n.startswith(".") and n.endswith(".tmp") for n in leftovers) and leftovers
-    assert {n: b for n, b in after.items() if n in before} == before
-    # the next run ignores the dead run's temporary files and succeeds
+    assert snapshot(tmp_path) == before                     # every fixed name: the old bytes
+    assert len(generations(tmp_path)) == 2                  # the dead run's unfinished generation
+    # the next run removes the dead run's generation and succeeds
     pipeline.run(cfg_for(d, tmp_path), rollouts=truth_rollouts(truth))
-    assert {n: b for n, b in snapshot(tmp_path).items() if not n.startswith(".")} == before
+    assert snapshot(tmp_path) == before and len(generations(tmp_path)) == 1
 
 
 def test_existing_phase1_fields_are_replaced_not_duplicated(example, tmp_path):

@@ -27,11 +27,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-# Retry bounds that keep tests fast (tiny positive backoffs; a short per-attempt timeout).
+# Retry bounds that keep tests fast (tiny positive backoffs). The per-attempt timeout is a
+# generous BOUND, never a margin a test depends on: a loaded machine must not turn a slow
+# answer into a retry. Tests of timeouts hold a request on an event instead (("hold", event)).
 FAST_RETRY = {"max_attempts": 4, "initial_delay_s": 0.01, "max_delay_s": 0.05, "jitter_s": 0.01,
-              "total_budget_s": 20.0, "timeout_s": 2.0}
+              "total_budget_s": 300.0, "timeout_s": 60.0}
+HOLD_LIMIT_S = 120.0  # a held request is answered at the latest after this (a hung test still ends)
 
-Action = tuple  # ("ok",), ("status", code), ("sleep", seconds), ("truncated",), ("text", raw)
+# ("ok",), ("status", code[, message]), ("sleep", seconds), ("hold", threading.Event), ("truncated",), ("text", raw)
+Action = tuple
 
 
 class _Server(ThreadingHTTPServer):
@@ -53,6 +57,10 @@ class FakeServer:
         self.latency_s = 0.0
         self.jitter_s = 0.0
         self.error_latency_s: float | None = None  # None: scripted errors also wait latency_s
+        # When set, every request waits until the event is set (tests release it on an event
+        # of their own, e.g. "every process has claimed or is waiting"), then is answered.
+        self.gate: threading.Event | None = None
+        self.arrived = threading.Condition()  # notified on every request (for tests that wait on arrivals)
         self._rng_state = 12345
         outer = self
 
@@ -82,6 +90,15 @@ class FakeServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
 
+            def do_GET(self) -> None:  # model lookups (the zero-cost key check of the preflight)
+                status, payload, headers = outer.handle_get(self.path, dict(self.headers))
+                data = json.dumps(payload).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -103,6 +120,14 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # Keys the fake refuses on model lookups (GET), as the real API refuses a revoked key.
+    rejected_keys: frozenset = frozenset()
+    model_lookups = 0
+
+    def handle_get(self, path: str, headers: dict) -> tuple[int, Any, dict]:
+        """GET: 404 unless a subclass serves it (only model lookups are modelled)."""
+        return 404, {"error": {"code": 404, "message": f"path {path} not found"}}, {}
 
     def next_action(self, call_no: int, body: dict) -> Action:
         with self.lock:
@@ -156,7 +181,15 @@ class FakeServer:
             self.calls += 1
             call_no = self.calls
             self.requests.append({"path": path, "headers": headers, "body": body})
+        with self.arrived:
+            self.arrived.notify_all()
         action = self.next_action(call_no, body if isinstance(body, dict) else {})
+        gate = self.gate
+        if gate is not None:
+            gate.wait(HOLD_LIMIT_S)
+        if action[0] == "hold":
+            action[1].wait(HOLD_LIMIT_S)
+            action = ("ok",)
         if action[0] == "status" and self.error_latency_s is not None:
             time.sleep(self.error_latency_s)
         elif self.latency_s or self.jitter_s:
@@ -171,6 +204,20 @@ class FakeServer:
 
     def respond(self, path: str, headers: dict, body: Any, action: Action) -> tuple[int, Any, dict]:
         raise NotImplementedError
+
+
+def wait_for_files(directory: Path, count: int, procs: list, what: str) -> None:
+    """Wait until ``count`` marker files exist in ``directory`` (events written by child processes).
+
+    Polls for an EVENT; the deadline only bounds a hung test and nothing depends on it. Fails
+    at once if a child exits with an error before the event.
+    """
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while len(list(directory.iterdir())) < count:
+        dead = [p for p in procs if p.poll() is not None and p.returncode != 0]
+        assert not dead, f"a child exited with {dead[0].returncode} before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 # ----------------------------------------------------------------------------- Gemini
@@ -201,8 +248,19 @@ def gemini_images(body: dict) -> list[bytes]:
 
 
 def _field(text: str, label: str) -> str:
-    m = re.search(rf"^{re.escape(label)}:[ \t]*(.*)$", text, re.MULTILINE)
+    m = re.search(rf"^(?:- )?{re.escape(label)}:[ \t]*(.*)$", text, re.MULTILINE)
     return m.group(1).strip() if m else ""
+
+
+def _section(text: str, title: str) -> str:
+    """Body of a markdown section '## <title>' up to the next heading."""
+    m = re.search(rf"^## {re.escape(title)}[ \t]*\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    return m.group(1).strip() if m else ""
+
+
+def _last_answer(text: str) -> str:
+    found = re.findall(r"<answer>(.*?)</answer>", text, re.DOTALL)
+    return found[-1].strip() if found else ""
 
 
 class FakeGemini(FakeServer):
@@ -233,14 +291,15 @@ class FakeGemini(FakeServer):
         if not isinstance(body, dict) or not body.get("contents"):
             return self._error(400, "contents is required")
         if action[0] == "status":
-            return self._error(action[1], "scripted error")
+            return self._error(action[1], action[2] if len(action) > 2 else "scripted error")
         text = gemini_prompt_text(body)
         n_images = len(gemini_images(body))
         if action[0] == "text":
             reply = action[1]
         else:
-            given = _field(text, "Final answer given") or _field(text, "Generated answer")
-            ref = _field(text, "Reference answer")
+            given = (_field(text, "Final answer given") or _field(text, "Generated answer")
+                     or _section(text, "Assistant's answer") or _last_answer(text))
+            ref = _field(text, "Reference answer") or _section(text, "Reference answer")
             ok = bool(given) and given.casefold() == ref.casefold()
             schema = (body.get("generationConfig") or {}).get("responseSchema") or {}
             props = schema.get("properties", {})
@@ -270,6 +329,19 @@ class FakeGemini(FakeServer):
     def _error(self, code: int, message: str) -> tuple[int, Any, dict]:
         return code, {"error": {"code": code, "message": message, "status": _GOOGLE_STATUS.get(code, "UNKNOWN")}}, {}
 
+    def handle_get(self, path: str, headers: dict) -> tuple[int, Any, dict]:
+        """``GET /v1beta/models/{model}``: free model metadata; 400 for a rejected key, like the real API."""
+        m = re.match(r"^/(v1beta|v1)/models/([^/:?]+)$", path.split("?")[0])
+        if not m:
+            return self._error(404, f"path {path} not found")
+        key = {k.lower(): v for k, v in headers.items()}.get("x-goog-api-key", "")
+        if not key or key in self.rejected_keys:
+            return self._error(400, "API key not valid. Please pass a valid API key.")
+        with self.lock:
+            self.model_lookups += 1
+        return 200, {"name": f"models/{m.group(2)}", "displayName": m.group(2), "inputTokenLimit": 1048576,
+                     "supportedGenerationMethods": ["generateContent"]}, {}
+
 
 # ----------------------------------------------------------------------------- OpenAI
 
@@ -281,6 +353,18 @@ class FakeOpenAI(FakeServer):
         super().__init__()
         self.answer = answer
         self.paid_calls = 0
+
+    def handle_get(self, path: str, headers: dict) -> tuple[int, Any, dict]:
+        """``GET /v1/models/{model}``: free model metadata; 401 for a rejected key, like the real API."""
+        m = re.match(r"^/v1/models/([^/?]+)$", path.split("?")[0])
+        auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] in self.rejected_keys:
+            return self._error(401, "Incorrect API key provided", "invalid_request_error", "invalid_api_key")
+        if not m:
+            return self._error(404, f"Invalid URL (GET {path})", "invalid_request_error", None)
+        with self.lock:
+            self.model_lookups += 1
+        return 200, {"id": m.group(1), "object": "model", "created": 1700000000, "owned_by": "system"}, {}
 
     def respond(self, path: str, headers: dict, body: Any, action: Action) -> tuple[int, Any, dict]:
         path = path.split("?")[0]

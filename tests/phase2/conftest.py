@@ -62,6 +62,26 @@ def launch(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | No
                           env=env if env is not None else dict(os.environ), cwd=str(cwd or REPO), timeout=300)
 
 
+_INPUTS: list[str] = []
+
+
+def run_inputs() -> list[str]:
+    """``phase2.model_path`` (a stub with tokenizer/processor files) and ``phase2.image_root`` (3 pages).
+
+    Built once per test session; the validator requires both to exist (no GPU job ever loads them here).
+    """
+    if not _INPUTS:
+        import tempfile
+
+        from ddai.phase2.smoke import write_model_stub, write_pages
+
+        root = Path(tempfile.mkdtemp(prefix="ddai-p2-inputs-"))
+        model = write_model_stub(root / "model")
+        pages = write_pages(root / "img", {"1": 3})
+        _INPUTS.extend([f"phase2.model_path={model}", f"phase2.image_root={pages}"])
+    return list(_INPUTS)
+
+
 @pytest.fixture
 def helpers() -> SimpleNamespace:
-    return SimpleNamespace(write_bucket=write_bucket, launch=launch, repo=REPO)
+    return SimpleNamespace(write_bucket=write_bucket, launch=launch, repo=REPO, inputs=run_inputs)

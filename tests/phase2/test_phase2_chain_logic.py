@@ -22,7 +22,7 @@ from ddai.phase2.prepare import compose_ddai
 @pytest.fixture
 def run_dir(helpers, tmp_path: Path) -> Path:
     manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
-    cfg = compose_ddai(["+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/m", f"phase2.manifest={manifest}", "phase2.train_batch_size=8",
+    cfg = compose_ddai(["+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), f"phase2.manifest={manifest}", "phase2.train_batch_size=8",
                         "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={tmp_path / 'run'}",
                         "phase2.slurm.max_no_progress=2", "phase2.slurm.max_restarts=4"])
     plan = build_plan(cfg.phase2, compose=False)
@@ -100,7 +100,7 @@ def test_status_view(run_dir: Path) -> None:
 
 def test_fake_switch_is_explicit(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DDAI_PHASE2_TRAINER", raising=False)
-    assert chain.trainer_argv(run_dir)[1] == "verl.trainer.main_ppo"
+    assert chain.trainer_argv(run_dir)[1] == "ddai.phase2.trainer"
     monkeypatch.setenv("DDAI_PHASE2_TRAINER", "fake")
     assert chain.trainer_argv(run_dir)[1] == "ddai.phase2.fake_trainer"
 

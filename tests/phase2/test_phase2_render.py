@@ -16,7 +16,7 @@ from ddai.phase2.prepare import compose_ddai
 
 def phase2(helpers, tmp_path: Path, *extra: str, manifest: Path | None = None):
     manifest = manifest or helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
-    cfg = compose_ddai(["+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/phase1", f"phase2.manifest={manifest}",
+    cfg = compose_ddai(["+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), f"phase2.manifest={manifest}",
                         "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
                         f"phase2.run_dir={tmp_path / 'run'}", *extra])
     return cfg.phase2
@@ -51,7 +51,7 @@ def test_reference_gspo_settings_reach_verl_keys(helpers, tmp_path: Path) -> Non
     assert Path(o["actor_rollout_ref.rollout.agent.agent_loop_config_path"]).is_file()
     assert plan.total_steps == 6 and plan.train_rows == 48
     assert "--signal=B:USR1@300" in plan.sbatch_args and "--gpus-per-node=4" in plan.sbatch_args
-    assert plan.command[:2] == ["-m", "verl.trainer.main_ppo"]
+    assert plan.command[:2] == ["-m", "ddai.phase2.trainer"]
     # No legacy top-level reward keys anywhere.
     assert not any(k.startswith(("custom_reward_function", "reward_model.")) for k in o)
 
@@ -75,7 +75,7 @@ def test_settings_that_would_waste_a_run_fail(helpers, tmp_path: Path, extra: li
 
 def test_missing_search_server_fails_before_submission(helpers, tmp_path: Path) -> None:
     manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
-    cfg = compose_ddai(["phase2.model_path=/models/phase1", f"phase2.manifest={manifest}",
+    cfg = compose_ddai([*helpers.inputs(), f"phase2.manifest={manifest}",
                         "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={tmp_path / 'run'}"])
     with pytest.raises(ConfigError, match="search_url is not set"):
         build_plan(cfg.phase2, compose=False)
@@ -171,12 +171,12 @@ def test_dry_run_prints_command_and_submits_nothing(helpers, tmp_path: Path) -> 
     manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env["GEMINI_API_KEY"] = "g-secret-1234567"
-    res = helpers.launch(["task=phase2", "phase2.dry_run=true", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1",
+    res = helpers.launch(["task=phase2", "phase2.dry_run=true", "+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(),
                           f"phase2.manifest={manifest}", "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
                           f"phase2.run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}"], env=env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert out["trainer_command"].startswith("python -m verl.trainer.main_ppo ")
+    assert out["trainer_command"].startswith("python -m ddai.phase2.trainer ")
     assert "data.shuffle=False" in out["trainer_command"]
     assert out["sbatch_command"].startswith("sbatch ") and "--signal=B:USR1@300" in out["sbatch_command"]
     assert out["missing_env"] == ["OPENAI_API_KEY", "WANDB_API_KEY"]
@@ -187,9 +187,107 @@ def test_dry_run_prints_command_and_submits_nothing(helpers, tmp_path: Path) -> 
 def test_missing_key_refuses_submission(helpers, tmp_path: Path) -> None:
     manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    res = helpers.launch(["task=phase2", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1", f"phase2.manifest={manifest}",
+    res = helpers.launch(["task=phase2", "+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), f"phase2.manifest={manifest}",
                           f"phase2.run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}",
                           "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8"], env=env)
     assert res.returncode == 2
     assert "GEMINI_API_KEY" in res.stderr and "Traceback" not in res.stderr
     assert not (tmp_path / "run").exists()
+
+
+def _dry_run(helpers, tmp_path: Path, *extra: str, inputs: list[str] | None = None):
+    manifest = helpers.write_bucket(tmp_path / "cur", rows=48, batch=8)
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    args = ["task=phase2", "phase2.dry_run=true", "+phase2.agent.settings.search_url=http://search.example:5002/search",
+            *(helpers.inputs() if inputs is None else inputs), f"phase2.manifest={manifest}",
+            "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={tmp_path / 'run'}",
+            f"hydra.run.dir={tmp_path / 'h'}", *extra]
+    return helpers.launch(args, env=env, cwd=tmp_path)
+
+
+def _model(helpers) -> str:
+    return next(i for i in helpers.inputs() if i.startswith("phase2.model_path="))
+
+
+@pytest.mark.parametrize("root, message", [
+    (None, "no image root"),
+    ("''", "no image root"),
+    ("img", "is relative"),
+    ("./corpus/img", "is relative"),
+    ("/nonexistent/ddai/img", "does not exist"),
+])
+def test_dry_run_without_a_usable_image_root_fails_naming_it(helpers, tmp_path: Path, root, message) -> None:
+    (tmp_path / "img").mkdir()
+    inputs = [_model(helpers)] + ([] if root is None else [f"phase2.image_root={root}"])
+    res = _dry_run(helpers, tmp_path, inputs=inputs)
+    assert res.returncode == 2, res.stderr
+    assert "phase2.image_root" in res.stderr and message in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_image_root_without_page_images_fails(helpers, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("x")
+    res = _dry_run(helpers, tmp_path, inputs=[_model(helpers), f"phase2.image_root={tmp_path / 'empty'}"])
+    assert res.returncode == 2 and "holds no page image" in res.stderr
+
+
+def test_model_dir_without_processor_files_fails(helpers, tmp_path: Path) -> None:
+    from ddai.phase2.smoke import write_model_stub
+
+    model = write_model_stub(tmp_path / "m")
+    (model / "preprocessor_config.json").unlink()
+    image_root = next(i for i in helpers.inputs() if i.startswith("phase2.image_root="))
+    res = _dry_run(helpers, tmp_path, inputs=[f"phase2.model_path={model}", image_root])
+    assert res.returncode == 2 and "phase2.model_path" in res.stderr and "preprocessor_config.json" in res.stderr
+
+
+@pytest.mark.parametrize("url", ["http://", "http://host:99999/search", "htp://host/search", "http://ho st/search"])
+def test_malformed_search_url_fails(helpers, tmp_path: Path, url: str) -> None:
+    res = _dry_run(helpers, tmp_path, f"++phase2.agent.settings.search_url={url}")
+    assert res.returncode == 2 and "search_url" in res.stderr, res.stderr
+
+
+@pytest.mark.verl
+def test_valid_dry_run_sets_max_model_len_and_one_absolute_root(helpers, tmp_path: Path) -> None:
+    res = _dry_run(helpers, tmp_path)
+    assert res.returncode == 0, res.stderr
+    cmd = json.loads(res.stdout)["trainer_command"]
+    root = next(i for i in helpers.inputs() if i.startswith("phase2.image_root=")).split("=", 1)[1]
+    assert Path(root).is_absolute()
+    assert f"+actor_rollout_ref.rollout.custom.ddai_agent.image_root={root}" in cmd
+    assert f"+reward.custom_reward_function.reward_kwargs.image_root={root}" in cmd
+    # 7 turns x (320 text + 514 image tokens) + 256 answer = 6094 -> 6144; + 4096 prompt.
+    assert "data.max_response_length=6144" in cmd
+    assert "actor_rollout_ref.rollout.max_model_len=10240" in cmd
+    assert "actor_rollout_ref.rollout.enable_chunked_prefill=True" in cmd
+    assert "actor_rollout_ref.rollout.max_num_batched_tokens=8192" in cmd
+
+
+def test_response_budget_too_small_for_the_turns_fails(helpers, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_plan(phase2(helpers, tmp_path, "phase2.max_response_length=2048"), compose=False)
+    assert err.value.where == "phase2.max_response_length" and "7 turns" in str(err.value)
+    p = phase2(helpers, tmp_path, "phase2.max_response_length=2048", "phase2.agent.max_turns=2")
+    assert "data.max_response_length=2048" in build_plan(p, compose=False).overrides
+
+
+def test_chunked_prefill_off_needs_a_batch_that_holds_the_context(helpers, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_plan(phase2(helpers, tmp_path, "phase2.rollout.enable_chunked_prefill=false"), compose=False)
+    assert err.value.where == "phase2.rollout.max_num_batched_tokens"
+
+
+def test_two_different_image_roots_are_refused(helpers, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        build_plan(phase2(helpers, tmp_path, "+phase2.agent.settings.image_root=/elsewhere"), compose=False)
+    assert "differs from phase2.image_root" in str(err.value)
+
+
+def test_default_memory_plan_fits_four_80gb_gpus(helpers, tmp_path: Path) -> None:
+    from ddai.phase2.lengths import memory_plan
+
+    m = memory_plan(phase2(helpers, tmp_path, "phase2.train_batch_size=64", "phase2.ppo_mini_batch_size=16"))
+    assert m.fits(), m
+    assert m.kv_tokens >= 10240 * 8  # at least 8 full-length trajectories in each GPU's KV cache
+    assert round(m.train_states_gb, 1) == 33.2 and round(m.rollout_peak_gb, 1) == 73.2

@@ -45,7 +45,7 @@ def test_pipeline_buckets_then_trains_with_afterok(helpers, tmp_path: Path, slur
     name = f"pipe{os.getpid()}"
     cleanup += [f"ddai-curriculum-{name}", f"ddai-p2-{name}"]
     run_dir = tmp_path / "run"
-    res = helpers.launch(["task=pipeline", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1", "phase2.logger=[console]",
+    res = helpers.launch(["task=pipeline", "+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), "phase2.logger=[console]",
                           f"phase2.run_dir={run_dir}", f"phase2.experiment_name={name}",
                           f"curriculum.out_dir={tmp_path / 'cur'}", "curriculum.train_batch_size=8",
                           "curriculum.remainder=trim", "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8",
@@ -72,7 +72,7 @@ def test_pipeline_failed_bucketing_cancels_phase2(helpers, tmp_path: Path, slurm
     cleanup += [f"ddai-curriculum-{name}", f"ddai-p2-{name}"]
     bad_log = tmp_path / "broken.json"
     bad_log.write_text('{"step_1": {"uid": {"prompt": "x", "agents": [')  # truncated JSON
-    res = helpers.launch(["task=pipeline", "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1", "phase2.logger=[console]",
+    res = helpers.launch(["task=pipeline", "+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), "phase2.logger=[console]",
                           f"phase2.run_dir={tmp_path / 'run'}", f"phase2.experiment_name={name}",
                           f"curriculum.phase1_log={bad_log}", "curriculum.format=steps_json",
                           f"curriculum.out_dir={tmp_path / 'cur'}", "curriculum.strict=true",
@@ -103,7 +103,7 @@ def test_submitit_launcher_runs_the_same_chain(helpers, tmp_path: Path, slurm_cl
     run_dir = tmp_path / "run"
     args = ["-m", "task=phase2", "hydra/launcher=submitit_slurm", "hydra.launcher.timeout_min=2",
             "hydra.launcher.signal_delay_s=30", f"hydra.launcher.name={name}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-            "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1", f"phase2.manifest={manifest}", "phase2.logger=[console]",
+            "+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), f"phase2.manifest={manifest}", "phase2.logger=[console]",
             "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", f"phase2.run_dir={run_dir}",
             "phase2.save_freq=2", "phase2.slurm.time_min=2", "phase2.slurm.signal_s=30",
             "phase2.slurm.step_minutes=0.025", "phase2.slurm.startup_minutes=0.05",

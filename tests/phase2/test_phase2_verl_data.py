@@ -42,7 +42,7 @@ def verl_data_config(helpers, tmp_path: Path, manifest: Path):
     from ddai.phase2.validate import compose_verl
 
     cfg = compose_ddai([
-        "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/phase1", f"phase2.manifest={manifest}", f"phase2.train_batch_size={BATCH}",
+        "+phase2.agent.settings.search_url=http://search.example:5002/search", *helpers.inputs(), f"phase2.manifest={manifest}", f"phase2.train_batch_size={BATCH}",
         f"phase2.ppo_mini_batch_size={BATCH}", f"phase2.run_dir={tmp_path / 'run'}",
     ])
     plan = build_plan(cfg.phase2, semantic=False)

@@ -128,7 +128,8 @@ def test_sweep_summary_of_the_launcher(tmp_path, write_curriculum, capsys, monke
                                   "error": "ConfigError: theta1 must be below theta_easy"}]
     assert main([str(root)]) == 0
     err = capsys.readouterr().err
-    assert "curriculum.theta1=0.1" in err and "25.00" in err and "job 2 FAILED" in err
+    assert "theta1=0.1" in err and "25.00" in err and "job 2 FAILED" in err
+    assert "curriculum.theta1=" not in err.split("job 2 FAILED")[0]     # the table shows the swept values only
 
 
 def test_other_json_documents_are_refused(tmp_path, capsys):

@@ -160,7 +160,7 @@ def test_requeued_job_finishes_with_identical_outputs(slurm, tmp_path: Path) -> 
     sweep = tmp_path / "sweep"
     overrides = ["curriculum.sort=frontier", "curriculum.theta1=0.05"]
     proc = slurm_sweep(*overrides, f"hydra.sweep.dir={sweep}", cwd=tmp_path, name=unique_name(), wait=False,
-                       env={"PYTHONPATH": str(hook), "DDAI_TEST_PAUSE_MARKER": str(marker)})
+                       env={"PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])), "DDAI_TEST_PAUSE_MARKER": str(marker)})
     try:
         slurm.wait_for(marker.exists, "the job to reach its first parquet write", timeout=180)
         job = marker.read_text().strip()

@@ -22,6 +22,18 @@ from ddai.phase2.plan import build_plan
 from ddai.phase2.render import required_env
 
 
+def _print(result: dict[str, Any]) -> None:
+    """The result on stdout: indented for a person (one run), one JSON line per job in a sweep."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    try:
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        multirun = False
+    print(json.dumps(result) if multirun else json.dumps(result, indent=2), flush=True)
+
+
 def validate(cfg: DictConfig) -> None:
     """Settings-only checks (no data read, nothing submitted); missing keys fail unless dry-run."""
     p = cfg.phase2
@@ -41,12 +53,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             out["missing_env"] = missing
             print(f"ddai: warning: missing API key(s): {v.describe(missing)} (a real submission would fail)",
                   file=sys.stderr)
-        print(json.dumps(out, indent=2))
+        _print(out)
         return out
     if missing:
         v.check_env(plan.required_env)
     if os.environ.get("SUBMITIT_EXECUTOR") == "slurm" and os.environ.get("SLURM_JOB_ID"):
         return submit.run_in_submitit_job(plan)
     result = submit.submit_chain(plan)
-    print(json.dumps(result, indent=2))
+    _print(result)
     return result

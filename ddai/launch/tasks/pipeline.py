@@ -1,12 +1,15 @@
-"""``task=pipeline``: submit bucketing, then Phase 2 with ``--dependency=afterok``.
+"""``task=pipeline``: bucketing, then Phase 2 behind it, as two stages of :mod:`ddai.jobs`.
 
 ``python -m ddai.launch task=pipeline curriculum.phase1_log=... curriculum.dataset=...
-phase2.model_path=...`` validates both halves now, submits the curriculum job (CPU, via
-``sbatch --wrap``), and submits the Phase 2 chain depending on it with ``afterok`` (and
-``--kill-on-invalid-dep=yes``, so a failed bucketing cancels Phase 2 instead of leaving it
-pending forever). Phase 2 trains ``<curriculum.out_dir>/manifest.json``'s training bucket;
-its row count is checked when the first Phase 2 job starts, because it does not exist yet.
-``phase2.dry_run=true`` prints both sbatch lines and submits nothing.
+phase2.model_path=...`` validates both halves now, then submits the stages that are not
+complete yet: the curriculum job (CPU; complete when ``<curriculum.out_dir>/manifest.json``
+exists) and the Phase 2 chain behind it with ``afterok`` (complete at its DONE marker). A
+failed bucketing cancels Phase 2 (``--kill-on-invalid-dep=yes``) instead of leaving it
+pending forever. Phase 2 trains the manifest's training bucket; its row count is checked when
+the first Phase 2 job starts, because it does not exist yet. Re-running the same command
+skips finished stages. ``phase2.dry_run=true`` prints both sbatch lines and submits nothing.
+Resources of the curriculum job: ``phase2.slurm.{partition,account}`` and the
+``DDAI_CURRICULUM_{TIME_MIN,MEM}`` environment (defaults 120 min, 8G).
 """
 
 from __future__ import annotations
@@ -14,19 +17,20 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from ddai.errors import ConfigError, DdaiError
+from ddai.errors import ConfigError
+from ddai.jobs import JobSpec, executor
+from ddai.jobs.stage import MarkerStage, submit_stages
 from ddai.launch.tasks import curriculum as curriculum_task
 from ddai.launch.tasks import phase2 as phase2_task
 from ddai.phase2 import chain_state as cs
-from ddai.phase2 import submit
 from ddai.phase2.plan import build_plan
+from ddai.phase2.submit import Phase2Stage
 
 
 def _curriculum_overrides(cfg: DictConfig, out_dir: str) -> list[str]:
@@ -57,6 +61,16 @@ def _prepare(cfg: DictConfig) -> tuple[list[str], Any]:
     return _curriculum_overrides(cfg, out_dir), p
 
 
+def curriculum_spec(name: str, overrides: list[str], *, log_dir: str, partition: str | None = None,
+                    account: str | None = None) -> JobSpec:
+    """The CPU job that runs ``python -m ddai.launch task=curriculum ...`` (also used by campaigns)."""
+    return JobSpec(name=name, command=[sys.executable, "-m", "ddai.launch", *overrides],
+                   output=f"{log_dir}/curriculum-%j.out", cpus_per_task=1,
+                   time_min=int(os.environ.get("DDAI_CURRICULUM_TIME_MIN", "120")),
+                   mem=os.environ.get("DDAI_CURRICULUM_MEM", "8G"), partition=partition, account=account,
+                   chdir=os.getcwd())
+
+
 def validate(cfg: DictConfig) -> None:
     curriculum_task.validate(cfg)
     _prepare(cfg)  # points phase2 at the manifest the bucketing job will write
@@ -66,29 +80,25 @@ def validate(cfg: DictConfig) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     cur_overrides, p = _prepare(cfg)
     plan = build_plan(p)
-    # A failed bucketing must cancel Phase 2, not leave it pending on a dead dependency.
-    plan.sbatch_args.append("--kill-on-invalid-dep=yes")
     run_dir = Path(plan.run_dir)
-    cur_cmd = [sys.executable, "-m", "ddai.launch", *cur_overrides]
-    cur_sbatch = ["sbatch", "--parsable", f"--job-name=ddai-curriculum-{p.experiment_name}", "--nodes=1",
-                  "--ntasks=1", "--cpus-per-task=1", "--time=120", f"--output={run_dir}/curriculum-%j.out",
-                  *([f"--partition={p.slurm.partition}"] if p.slurm.partition else []),
-                  *([f"--account={p.slurm.account}"] if p.slurm.account else []),
-                  f"--chdir={os.getcwd()}", "--wrap", shlex.join(cur_cmd)]
+    spec = curriculum_spec(f"ddai-curriculum-{p.experiment_name}", cur_overrides, log_dir=str(run_dir),
+                           partition=p.slurm.partition, account=p.slurm.account)
+    stages = [MarkerStage("curriculum", spec, Path(p.manifest)), Phase2Stage("phase2", plan)]
     if p.dry_run:
-        out = {"dry_run": True, "curriculum_sbatch": shlex.join(cur_sbatch),
-               "phase2_sbatch": shlex.join(submit.sbatch_argv(plan, "afterok:<curriculum job>")),
-               "trainer_command": shlex.join(["python", *plan.command])}
+        out = {"dry_run": True, "curriculum_sbatch": shlex.join(spec.argv()),
+               "phase2_sbatch": stages[1].describe()["sbatch"],
+               "trainer_command": shlex.join(["python", *plan.command]),
+               "stages": [s.describe() for s in stages]}
         print(json.dumps(out, indent=2))
         return out
     run_dir.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(cur_sbatch, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise DdaiError(f"sbatch of the curriculum job failed: {res.stderr.strip()}", where="slurm",
-                        expected="a reachable Slurm controller")
-    cur_job = res.stdout.strip().split(";")[0]
-    cs.log(run_dir, f"pipeline: curriculum job {cur_job}: {shlex.join(cur_cmd)}")
-    result = submit.submit_chain(plan, dependency=f"afterok:{cur_job}")
-    result["curriculum_job_id"] = cur_job
+    done = submit_stages(stages, executor())
+    result: dict[str, Any] = {"stages": done.to_json(), "run_dir": str(run_dir)}
+    if "curriculum" in done.jobs:
+        result["curriculum_job_id"] = done.jobs["curriculum"].job_id
+        cs.log(run_dir, f"pipeline: curriculum job {result['curriculum_job_id']}: {shlex.join(spec.command)}")
+    if "phase2" in done.jobs:
+        result["finisher_id"] = done.jobs["phase2"].job_id
+        result["job_id"] = stages[1].result.get("job_id") or stages[1].result.get("live_job")
     print(json.dumps(result, indent=2))
     return result
