@@ -7,8 +7,15 @@ per-prompt means, Phase 3 quadrants, the most discordant prompts and the next-ro
 Each run is a separate subprocess; wall time is measured around it and peak RSS is the
 child's own ``ru_maxrss``. Two log sizes show whether memory depends on the log size.
 
-    python benchmarks/bench_report.py                 # 1 GiB and 256 MiB logs (cached in bench_data/)
-    python benchmarks/bench_report.py --gib 2 --small-gib 0.5
+Modes, measured side by side in one run (report and pandas interleaved):
+  calm  the machine as it is;
+  busy  ``--busy`` (default 2) processes spinning a core each beside every measurement, the
+        way a shared login node is: a reader whose lead needs a free second core loses it here.
+
+    python benchmarks/bench_report.py                    # 0.5 GiB + 0.125 GiB logs of ~1 KB rollouts
+    python benchmarks/bench_report.py --rollout-bytes 2700 --gib 1
+    python benchmarks/bench_report.py --candidates       # the decoders considered, CPU s per log
+    python benchmarks/bench_report.py --tiny --data DIR  # seconds: the test suite's smoke run
 
 Logs are generated once into ``bench_data/`` (git-ignored) and reused.
 """
@@ -32,8 +39,13 @@ WORDS = ["revenue", "growth", "share", "market", "chart", "slide", "deck", "page
 
 # --- data -----------------------------------------------------------------------------------
 
-def generate(path: Path, target_bytes: int, seed: int = 0) -> None:
-    """A realistic Phase 2 judge log: 5 rollouts per prompt, 64 prompts per step."""
+def generate(path: Path, target_bytes: int, seed: int = 0, rollout_bytes: int = 1000) -> None:
+    """A realistic Phase 2 judge log: 5 rollouts per prompt, 64 prompts per step.
+
+    ``rollout_bytes`` is the mean line length: the users' Phase 1/2 rollouts are short (~1 KB:
+    a few tags, one search, a short think); the free-text fields are padded to reach it, so
+    the same bytes hold more rollouts when it is small (per-rollout work dominates).
+    """
     import orjson
 
     rng = random.Random(seed)
@@ -53,6 +65,8 @@ def generate(path: Path, target_bytes: int, seed: int = 0) -> None:
             failed = rng.random() < 0.01
             q = " ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 25)))
             ans = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 40)))
+            pad = max(0, rollout_bytes - 930 + rng.randint(-40, 40))
+            ans = (ans + " " + " ".join(rng.choice(WORDS) for _ in range(pad // 7)))[: len(ans) + pad]
             tin, tout, think = rng.randint(900, 4000), rng.randint(20, 120), rng.randint(0, 600)
             rec = {
                 "uid": f"{group:08x}-0000-4000-8000-{group:012x}", "dataset_id": pid, "sample_idx": agent,
@@ -77,13 +91,13 @@ def generate(path: Path, target_bytes: int, seed: int = 0) -> None:
     os.replace(tmp, path)
 
 
-def ensure(size_gib: float) -> Path:
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"judge_log_{size_gib:g}gib.jsonl"
+def ensure(size_gib: float, rollout_bytes: int = 1000, data: Path = DATA) -> Path:
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / f"judge_log_{size_gib:g}gib_{rollout_bytes}b.jsonl"
     if not path.exists() or path.stat().st_size < size_gib * (1 << 30):
         print(f"generating {path} ...", file=sys.stderr, flush=True)
         t = time.time()
-        generate(path, int(size_gib * (1 << 30)))
+        generate(path, int(size_gib * (1 << 30)), rollout_bytes=rollout_bytes)
         print(f"  {path.stat().st_size / (1 << 30):.2f} GiB in {time.time() - t:.0f} s", file=sys.stderr)
     return path
 
@@ -156,8 +170,8 @@ def _check_figures(res: dict) -> dict:
             "ndcg_mean": round(float(res["ndcg"]["mean"]), 6), "quadrants": res["quadrants"]}
 
 
-def measure(kind: str, path: Path) -> dict:
-    out = DATA / f".result_{kind}.json"
+def measure(kind: str, path: Path, data: Path) -> dict:
+    out = data / f".result_{kind}.json"
     if out.exists():
         out.unlink()
     t = time.perf_counter()
@@ -181,57 +195,190 @@ def report_figures(path: Path) -> dict:
             "quadrants": {k: q[k]["n"] for k in ("solved", "guessing", "reasoning_failure", "failure")}}
 
 
+class Busy:
+    """``n`` processes spinning one core each while the block runs (a shared login node)."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Busy:  # noqa: PYI034 - Python 3.10 has no typing.Self
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+
+
+# --- decoder candidates (each run in its own process; CPU seconds are what a busy node has) ----
+
+CANDIDATE_CODE = {
+    "ddai: msgspec typed decode + columns + reduce (GC paused per chunk)": """
+from ddai.report.logstats import _scan_chunk, Thresholds
+for d in datas:
+    _scan_chunk(d, 0, False, Thresholds())
+""",
+    "msgspec typed decode only": """
+from ddai.report.decode import decode
+for d in datas:
+    decode(d)
+""",
+    "orjson.loads per line + dict lookups (ddai's tolerant path)": """
+from ddai.report.logstats import scan_bytes, Thresholds
+for d in datas:
+    scan_bytes(d, Thresholds(), base_offset=0, at_eof=True)
+""",
+    "pyarrow.json, explicit schema, 1 thread (+ columnar reduce)": """
+import pyarrow as pa
+pa.set_cpu_count(1); pa.set_io_thread_count(1)
+from ddai.report.logstats import scan_arrow, Thresholds
+for d in datas:
+    scan_arrow(d, Thresholds())
+""",
+    "pyarrow.json, explicit schema, all threads (+ columnar reduce)": """
+from ddai.report.logstats import scan_arrow, Thresholds
+for d in datas:
+    scan_arrow(d, Thresholds())
+""",
+    "polars.read_ndjson, schema of the needed fields (read only)": """
+import io, polars as pl
+sch = {"dataset_id": pl.String, "uid": pl.String, "step": pl.Int64, "judge_score": pl.Float64,
+       "ndcg": pl.Float64, "final_score": pl.Float64, "latency_s": pl.Float64, "error": pl.String,
+       "judge_failed": pl.Boolean, "cache_hit": pl.Boolean, "cost_usd": pl.Float64,
+       "tokens": pl.Struct({"input": pl.Float64, "output": pl.Float64, "thinking": pl.Float64, "total": pl.Float64})}
+for d in datas:
+    pl.read_ndjson(io.BytesIO(d), schema=sch)
+""",
+    "duckdb read_json, 1 thread, needed columns (read only)": """
+import duckdb
+con = duckdb.connect(); con.execute("SET threads=1")
+cols = "{dataset_id:'VARCHAR',uid:'VARCHAR',step:'BIGINT',judge_score:'DOUBLE',ndcg:'DOUBLE',final_score:'DOUBLE',latency_s:'DOUBLE',error:'VARCHAR',judge_failed:'BOOLEAN',cache_hit:'BOOLEAN',cost_usd:'DOUBLE'}"
+con.sql(f"select * from read_json('{path}', format='newline_delimited', columns={cols})").to_arrow_table()
+""",
+}
+
+
+def candidate_child(name: str, path: str) -> None:
+    from ddai.report.source import chunks
+
+    datas = [d for _, d, _ in chunks(path) if d]
+    code = CANDIDATE_CODE[name]
+    c0 = resource.getrusage(resource.RUSAGE_SELF)
+    t = time.perf_counter()
+    exec(code, {"datas": datas, "path": path})  # noqa: S102 - our own fixed snippets
+    wall = time.perf_counter() - t
+    c1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (c1.ru_utime + c1.ru_stime) - (c0.ru_utime + c0.ru_stime)
+    print(json.dumps({"wall": wall, "cpu": cpu}))
+
+
+def run_candidates(path: Path, repeat: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"decoding candidates on {path.name} ({path.stat().st_size / 2**20:.0f} MiB, data in memory; "
+                    f"best of {repeat})")
+    for c in ("candidate", "CPU s", "wall s", "MB/s per CPU s"):
+        t.add_column(c, justify="right" if c != "candidate" else "left")
+    for name in CANDIDATE_CODE:
+        best = None
+        for _ in range(repeat):
+            proc = subprocess.run([sys.executable, __file__, "--candidate-child", name, str(path)],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                best = {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:60]}
+                break
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            best = r if best is None or r["cpu"] < best["cpu"] else best
+        if "error" in best:
+            t.add_row(name, "-", "-", best["error"])
+        else:
+            t.add_row(name, f"{best['cpu']:.2f}", f"{best['wall']:.2f}",
+                      f"{path.stat().st_size / 2**20 / best['cpu']:.0f}")
+    Console(width=160).print(t)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gib", type=float, default=1.0, help="size of the large log (GiB)")
-    ap.add_argument("--small-gib", type=float, default=0.25, help="size of the small log (GiB)")
-    ap.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--gib", type=float, default=0.5, help="size of the large log (GiB)")
+    ap.add_argument("--small-gib", type=float, default=0.125, help="size of the small log (GiB)")
+    ap.add_argument("--rollout-bytes", type=int, default=1000,
+                    help="mean line length: ~1000 is the users' short rollouts, ~2700 the older generated logs")
+    ap.add_argument("--modes", default="calm,busy", help="calm, busy or both (default calm,busy)")
+    ap.add_argument("--busy", type=int, default=2, help="spinning processes beside each busy measurement")
     ap.add_argument("--repeat", type=int, default=1,
-                    help="runs of each workload per log; the fastest counts (the same for both)")
+                    help="runs of each workload per log and mode; the fastest counts (the same for both)")
+    ap.add_argument("--data", type=Path, default=DATA, help="where the generated logs live")
+    ap.add_argument("--candidates", action="store_true", help="measure the decoders considered, then stop")
+    ap.add_argument("--tiny", action="store_true", help="a few-MB smoke run (the test suite's)")
+    ap.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--candidate-child", nargs=2, metavar=("NAME", "PATH"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         child(*a.child)
         return
+    if a.candidate_child:
+        candidate_child(*a.candidate_child)
+        return
+    if a.tiny:
+        a.gib, a.small_gib, a.modes = 4 / 1024, 1 / 1024, "calm"
+    if a.candidates:
+        run_candidates(ensure(a.small_gib, a.rollout_bytes, a.data), max(1, a.repeat))
+        return
     from rich.console import Console
     from rich.table import Table
 
-    big, small = ensure(a.gib), ensure(a.small_gib)
+    big, small = ensure(a.gib, a.rollout_bytes, a.data), ensure(a.small_gib, a.rollout_bytes, a.data)
+    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
     rows = []
-    for path in (small, big):
-        size = path.stat().st_size / (1 << 30)
-        reps, pdrs = [], []
-        for _ in range(max(1, a.repeat)):     # interleaved, so both see the same machine load
-            reps.append(measure("report", path))
-            pdrs.append(measure("pandas", path))
-        rep = min(reps, key=lambda r: r["wall"])
-        pdr = min(pdrs, key=lambda r: r["wall"])
-        rows.append((path, size, rep, pdr))
-        print(f"{path.name}: report {rep['wall']:.1f} s / {rep['peak_rss'] / 2**20:.0f} MiB; "
-              f"pandas {pdr['wall']:.1f} s / {pdr['peak_rss'] / 2**20:.0f} MiB", file=sys.stderr, flush=True)
+    for mode in modes:
+        for path in (small, big):
+            size = path.stat().st_size / (1 << 30)
+            reps, pdrs = [], []
+            for _ in range(max(1, a.repeat)):     # interleaved, so both see the same machine load
+                with Busy(a.busy if mode == "busy" else 0):
+                    reps.append(measure("report", path, a.data))
+                with Busy(a.busy if mode == "busy" else 0):
+                    pdrs.append(measure("pandas", path, a.data))
+            rep = min(reps, key=lambda r: r["wall"])
+            pdr = min(pdrs, key=lambda r: r["wall"])
+            rows.append((mode, path, size, rep, pdr))
+            print(f"{mode} {path.name}: report {rep['wall']:.1f} s / {rep['peak_rss'] / 2**20:.0f} MiB; "
+                  f"pandas {pdr['wall']:.1f} s / {pdr['peak_rss'] / 2**20:.0f} MiB", file=sys.stderr, flush=True)
     # same summary? (cross-check the headline figures on the large log)
     mine = report_figures(big)
-    theirs = rows[-1][3]["check"]
+    theirs = rows[-1][4]["check"]
     same = (mine["rollouts"] == theirs["rollouts"] and abs(mine["judge_mean"] - theirs["judge_mean"]) < 1e-6
             and abs(mine["ndcg_mean"] - theirs["ndcg_mean"]) < 1e-6 and mine["quadrants"] == theirs["quadrants"])
-    t = Table(title="ddai-report --json vs pandas read_json(lines=True), same summary")
-    for c in ("log", "GiB", "report s", "pandas s", "speedup", "report CPU s", "pandas CPU s",
+    t = Table(title=f"ddai-report --json vs pandas read_json(lines=True), same summary; "
+                    f"~{a.rollout_bytes} B rollouts; busy = {a.busy} spinning processes beside it")
+    for c in ("mode", "log", "GiB", "rollouts", "report s", "pandas s", "speedup", "report CPU s", "pandas CPU s",
               "report peak RSS", "pandas peak RSS"):
         t.add_column(c, justify="right")
-    for path, size, rep, pdr in rows:
-        t.add_row(path.name, f"{size:.2f}", f"{rep['wall']:.1f}", f"{pdr['wall']:.1f}",
+    for mode, path, size, rep, pdr in rows:
+        n = pdr["check"]["rollouts"] if pdr.get("check") else 0
+        t.add_row(mode, path.name, f"{size:.3f}", f"{n:,}", f"{rep['wall']:.1f}", f"{pdr['wall']:.1f}",
                   f"{pdr['wall'] / rep['wall']:.1f}x", f"{rep['cpu']:.1f}", f"{pdr['cpu']:.1f}",
-                  f"{rep['peak_rss'] / 2**20:.0f} MiB",
-                  f"{pdr['peak_rss'] / 2**20:.0f} MiB")
-    con = Console(width=150)
+                  f"{rep['peak_rss'] / 2**20:.0f} MiB", f"{pdr['peak_rss'] / 2**20:.0f} MiB")
+    con = Console(width=170)
     con.print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end "
               "(other processes share the CPUs: wall times vary from run to run)")
     con.print(t)
-    r_small, r_big = rows[0][2]["peak_rss"], rows[1][2]["peak_rss"]
-    con.print(f"report RSS growth {rows[0][1]:.2f} -> {rows[1][1]:.2f} GiB log: "
-              f"{(r_big - r_small) / 2**20:+.0f} MiB; figures agree with pandas: {same} "
-              f"(rollouts {mine['rollouts']:,}, judge mean {mine['judge_mean']}, quadrants {mine['quadrants']})")
-    speed = rows[1][3]["wall"] / rows[1][2]["wall"]
-    con.print(f"goal >= 5x faster: {'met' if speed >= 5 else 'NOT met'} ({speed:.1f}x on the large log)")
+    for mode in modes:
+        mrows = [r for r in rows if r[0] == mode]
+        r_small, r_big = mrows[0][3]["peak_rss"], mrows[1][3]["peak_rss"]
+        speed = mrows[1][4]["wall"] / mrows[1][3]["wall"]
+        mem = mrows[1][3]["peak_rss"] / mrows[1][4]["peak_rss"]
+        con.print(f"{mode}: report RSS growth {mrows[0][2]:.3f} -> {mrows[1][2]:.3f} GiB log: "
+                  f"{(r_big - r_small) / 2**20:+.0f} MiB; memory {mem:.2f} of pandas; "
+                  f"goal >= 5x faster: {'met' if speed >= 5 else 'NOT met'} ({speed:.1f}x on the large log)")
+    con.print(f"figures agree with pandas: {same} (rollouts {mine['rollouts']:,}, judge mean {mine['judge_mean']}, "
+              f"quadrants {mine['quadrants']})")
+    if not same:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

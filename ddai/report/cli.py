@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ddai.errors import ConfigError, DdaiError, InputError
-from ddai.report.discover import Found, discover
+from ddai.report.discover import Found, discover, group_parts
 from ddai.report.logstats import Partial, Thresholds, scan_jsonl, scan_rollouts
 from ddai.report.model import Options, Report
 
@@ -113,7 +113,7 @@ def run(argv: Sequence[str] | None = None, *, watch_hooks: tuple[Any, Any] | Non
     if len(run_dirs) > 1:
         raise ConfigError(f"{len(run_dirs)} Phase 2 run directories given", where="command line",
                           expected="one run directory per report")
-    found = [discover(p) for p in a.paths if p not in run_dirs]
+    found = group_parts([discover(p) for p in a.paths if p not in run_dirs])
     run_info = _run_info(run_dirs[0], found, console) if run_dirs else None
     if run_info is not None and run_info["log_found"] is not None:
         found.append(run_info["log_found"])
@@ -129,6 +129,12 @@ def run(argv: Sequence[str] | None = None, *, watch_hooks: tuple[Any, Any] | Non
             rep.logs.append(_read_log(fd, opts, console if show_progress else None))
     _derive(rep, a)
     known = {k for lr in rep.logs for k in lr.part.keys}
+    for lr in rep.logs:   # the usable-score rule: out-of-range values are shown, never averaged
+        for name, b in lr.summary["scores"].items():
+            if b.get("out_of_range"):
+                console.print(f"warning: {lr.path}: {b['out_of_range']:,} {name} values outside [0, 1] "
+                              f"(min {b['out_of_range_min']}, max {b['out_of_range_max']}) are left out of every "
+                              "figure (docs/logs.md: NDCG above 1)", highlight=False, soft_wrap=True)
     for pid in opts.prompts:
         if pid not in known:
             console.print(f"warning: --prompt {pid} is not a prompt of any log (no learning curve drawn)",
@@ -196,7 +202,7 @@ def _load_small(rep: Report, a: argparse.Namespace) -> None:
 def _read_log(fd: Found, opts: Options, console: Any) -> Any:
     from ddai.report.summarize import summarize
 
-    size = os.path.getsize(fd.path)
+    size = sum(os.path.getsize(f) for f in fd.files())
     if fd.fmt not in ("jsonl", "events"):
         part = _read_other(fd, opts, progress=console is not None)
         return summarize(fd.path, fd.fmt or "jsonl", size, part)
@@ -219,7 +225,7 @@ def _read_log(fd: Found, opts: Options, console: Any) -> Any:
         task = progress.add_task(f"reading {Path(fd.path).name}", total=size)
         on_bytes = lambda n: progress.advance(task, n)
     try:
-        part = scan_jsonl(fd.path, opts.thresholds, strict=opts.strict, on_bytes=on_bytes)
+        part = scan_jsonl(fd.files(), opts.thresholds, strict=opts.strict, on_bytes=on_bytes)
     finally:
         if progress:
             progress.stop()

@@ -14,6 +14,9 @@ _FALLBACK: dict[str, tuple[str, ...]] = {
     "final": ("final_score", "final", "⭐️final_score⭐️"),
     "prompt": ("dataset_id", "uid"),
     "step": ("step", "global_step"),
+    # the question text: the only key of logs that carry no id (the users' batch-mode reward
+    # log and its "rm.batch.summary" events, their judge detail log); used when no id is there
+    "question": ("query", "question"),
 }
 
 
@@ -34,7 +37,33 @@ def _from_fields() -> dict[str, tuple[str, ...]]:
     out = {c: tuple(dict.fromkeys([*_FALLBACK[c], *raw(scores, c)])) for c in ("judge", "ndcg", "final")}
     out["prompt"] = tuple(dict.fromkeys([*raw(others, "dataset_id"), *_FALLBACK["prompt"], *raw(others, "group")]))
     out["step"] = tuple(dict.fromkeys([*_FALLBACK["step"], *raw(others, "step")]))
+    out["question"] = tuple(dict.fromkeys([*_FALLBACK["question"], *raw(others, "question")]))
     return out
 
 
 ALIASES: dict[str, tuple[str, ...]] = {**_FALLBACK, **_from_fields()}
+
+
+def _usable_mask_fallback(values):  # same rule as ddai.curriculum.fields
+    import numpy as np
+
+    x = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return (x >= 0.0) & (x <= 1.0)
+
+
+try:  # the one usable-score rule (finite, in [0, 1]) lives in the curriculum's field module
+    from ddai.curriculum.fields import usable_mask
+except ImportError:  # pragma: no cover - an older curriculum module: the same rule, inline
+    usable_mask = _usable_mask_fallback
+
+
+def _is_reward_event_fallback(event_type):  # same rule as the curriculum reader
+    return isinstance(event_type, str) and event_type not in ("rm.ndcg.debug", "rm.gemini.detail") and (
+        event_type.startswith(("rm.", "reward")) or event_type in ("judge.result", "rollout.scored"))
+
+
+try:  # which unified-log events are judged rollouts: one rule, the curriculum reader's
+    from ddai.curriculum.read_lines import is_reward_event
+except ImportError:  # pragma: no cover
+    is_reward_event = _is_reward_event_fallback

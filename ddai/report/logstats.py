@@ -1,16 +1,20 @@
 """Streaming aggregation of judge logs into one mergeable, bounded-size summary.
 
 WHY columnar and chunked: ``ddai-report logs/gspo_gemini_output.jsonl`` runs every morning
-on logs of many GB. The file is cut at line boundaries into 32 MiB chunks read one after
-another. Each chunk goes through pyarrow's multi-threaded JSON reader with an explicit
-schema of only the fields the report needs (everything else — responses, queries — is
-skipped in C++); any chunk that reader rejects (a malformed or truncated line, a field of an
-unexpected type) is re-read line by line with orjson, which counts and locates each problem.
-Either way the rollouts become flat typed columns that numpy reduces into per-(prompt, step)
-groups, per-prompt and per-step sums and quantile sketches; the raw lines are dropped.
-Memory holds one chunk plus the aggregate, which grows with the number of prompts and of
-(prompt, step) groups (72 bytes per group for the learning curves), never with the bytes or
-rollouts of the log.
+on logs of many GB, on login nodes that other people keep busy. The file (plain, gzip or
+zstd; one file or the per-host parts of one log) is streamed in 16 MiB chunks of whole lines
+(:mod:`ddai.report.source`). Each chunk is decoded by msgspec with a record type that names
+only the fields the report needs (:mod:`ddai.report.decode`), everything else skipped in C
+on one core; a chunk the typed decoder refuses (a malformed or truncated line, a field of
+an unexpected type, NaN, a huge integer, absurd nesting) is re-read line by line with
+orjson, which counts and locates each problem. Either way the rollouts become flat typed
+columns that numpy reduces into per-(prompt, step) groups, per-prompt and per-step sums and
+quantile sketches; the raw lines are dropped. Memory holds two chunks plus the aggregate,
+which grows with the number of prompts and of (prompt, step) groups (72 bytes per group for
+the learning curves), never with the bytes or rollouts of the log.
+
+Scores follow the one usable-score rule (finite and within [0, 1]): anything else is
+counted — missing, non-finite, invalid, out of range — and never enters a mean.
 
 The other log shapes (step-keyed JSON document, parquet) come through the curriculum
 reader's ``iter_rollouts`` and feed the same partial via :meth:`Partial.add_rollout`.
@@ -18,25 +22,24 @@ reader's ``iter_rollouts`` and feed the same partial via :meth:`Partial.add_roll
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
-import os
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
-from ddai.report.fieldmap import ALIASES
+from ddai.report.fieldmap import ALIASES, is_reward_event, usable_mask
 from ddai.report.sketch import Sketch
 
 BATCH = 65_536                 # rollouts buffered before a numpy reduction
-CHUNK_BYTES = 32 * 1024 * 1024  # unit of parallel work
+CHUNK_BYTES = 16 * 1024 * 1024  # bytes decoded at once (whole lines)
 MAX_EXAMPLES = 20              # malformed-line examples kept for the report
 NAN = float("nan")
+_BIG = 1 << 53   # integers beyond this are not added to float sums
 
 QUADRANTS = ("solved", "guessing", "reasoning_failure", "failure")
 
@@ -63,6 +66,7 @@ class Malformed:
     reason: str
     offset: int | None = None
     line: int | None = None
+    path: str | None = None   # which part, when a log is read from several files
 
 
 class Partial:
@@ -92,6 +96,10 @@ class Partial:
         self.density = np.zeros((50, 50), dtype=np.int64)  # judge (rows) x ndcg (cols)
         self.missing = {"judge": 0, "ndcg": 0, "final": 0}
         self.nonfinite = {"judge": 0, "ndcg": 0, "final": 0}
+        # finite but outside [0, 1] (e.g. reference-style NDCG of a page viewed twice): counted,
+        # never averaged (the one usable-score rule, ddai.curriculum.fields)
+        self.out_of_range = {"judge": 0, "ndcg": 0, "final": 0}
+        self.out_of_range_span: dict[str, list[float]] = {}   # metric -> [min, max] of those values
         self.nan_read = {"judge": 0, "ndcg": 0, "final": 0}  # NaNs in the current buffers
         self.rollouts = 0
         self.errors = 0
@@ -128,8 +136,17 @@ class Partial:
 
     # -- one record --------------------------------------------------------------------
     def add_dict(self, d: dict[str, Any]) -> bool:
-        """Add one parsed JSON object; returns False when it is not a judged rollout."""
+        """Add one parsed JSON object; returns False when it is not a judged rollout.
+
+        Not a rollout: an event of the unified log whose type is not a reward event (even when
+        it carries a score-like key, e.g. ``rm.ndcg.debug``), or a record with no score and
+        either an ``event_type`` or no id at all. A scored record without an id is keyed by
+        its question (the users' batch-mode reward log has no uid).
+        """
         get = d.get
+        if "event_type" in d and not is_reward_event(d["event_type"]):
+            self.skipped += 1
+            return False
         j = _first(get, ALIASES["judge"])
         nd = _first(get, ALIASES["ndcg"])
         f = _first(get, ALIASES["final"])
@@ -139,7 +156,8 @@ class Partial:
             return False
         key = _first(get, ALIASES["prompt"])
         if key is None:
-            key = "<no id>"
+            q = _first(get, ALIASES["question"])
+            key = q.strip() if type(q) is str and q.strip() else "<no id>"
         elif type(key) is not str:
             key = str(key)
         step = _first(get, ALIASES["step"])
@@ -152,7 +170,7 @@ class Partial:
         self._append(key, step, j, nd, f, lat, err, get("judge_failed"), hit, tok, cost)
         if subs is not None and type(subs) is dict:
             for name, v in subs.items():
-                if type(v) is float or type(v) is int:
+                if type(v) is float or (type(v) is int and -_BIG < v < _BIG):
                     acc = self.subscores.get(name)
                     if acc is None:
                         acc = self.subscores[name] = [0.0, 0]
@@ -165,7 +183,7 @@ class Partial:
         if err:
             self._label("error_kind", error_kind(str(err)))
         g = get("generator_cost_usd")
-        if type(g) is float or type(g) is int:
+        if type(g) is float or (type(g) is int and -_BIG < g < _BIG):
             self.generator_cost[0] += g
             self.generator_cost[1] += 1
         return True
@@ -178,46 +196,59 @@ class Partial:
     def add_rollout(self, r: Any) -> None:
         """Add one ``ddai.curriculum.records.Rollout`` (from the non-JSONL readers)."""
         s = r.scores or {}
-        self._append(r.dataset_id or r.group, r.step, s.get("judge"), s.get("ndcg"), s.get("final"),
-                     r.latency_s, r.error, None, r.cache_hit, r.tokens, r.cost_usd)
+        try:
+            self._append(r.dataset_id or r.group, r.step, s.get("judge"), s.get("ndcg"), s.get("final"),
+                         r.latency_s, r.error, None, r.cache_hit, r.tokens, r.cost_usd)
+        except (OverflowError, ValueError) as exc:   # a number no float can hold
+            self.malformed += 1
+            if len(self.examples) < MAX_EXAMPLES:
+                self.examples.append(Malformed(f"a value out of range ({str(exc)[:100]})"))
+            return
         if r.error:
             self._label("error_kind", error_kind(str(r.error)))
 
     def _append(self, key, step, j, nd, f, lat, err, jfail, hit, tok, cost) -> None:
+        # convert everything first: a value that cannot become a float (a 400-digit integer)
+        # raises here, before any buffer grew, so the caller can count the record as malformed
+        sv = step if type(step) is int else _as_step(step)
+        jv, nv, fv = self._num("judge", j), self._num("ndcg", nd), self._num("final", f)
+        lv = lat if type(lat) is float else (float(lat) if type(lat) is int else NAN)
+        if tok is None:
+            tv = (NAN, NAN, NAN, NAN)
+        elif type(tok) is dict:
+            tg = tok.get
+            tv = tuple(float(v) if type(v) in (int, float) else NAN for v in map(tg, ("input", "output",
+                                                                                   "thinking", "total")))
+        else:
+            tv = (NAN, NAN, NAN, float(tok) if type(tok) in (int, float) else NAN)
+        cv = float(cost) if type(cost) in (int, float) else NAN
+        if not -(1 << 62) < sv < (1 << 62):
+            raise OverflowError("step number out of range")
+        for name, raw, v in (("judge", j, jv), ("ndcg", nd, nv), ("final", f, fv)):
+            if type(raw) is float and math.isnan(v):   # a NaN written into the log: non-finite, not missing
+                self.nan_read[name] += 1
         self.rollouts += 1
         self.b_p.append(self.prompt_index(key))
-        self.b_s.append(step if type(step) is int else (_as_step(step)))
-        self.b_j.append(self._num("judge", j))
-        self.b_n.append(self._num("ndcg", nd))
-        self.b_f.append(self._num("final", f))
-        self.b_l.append(lat if type(lat) is float else (float(lat) if type(lat) is int else NAN))
+        self.b_s.append(sv)
+        self.b_j.append(jv)
+        self.b_n.append(nv)
+        self.b_f.append(fv)
+        self.b_l.append(lv)
         self.b_e.append(1 if err else 0)
         self.b_x.append(1 if jfail is True else 0)
         self.b_c.append(-1 if hit is None else (1 if hit else 0))
-        if tok is None:
-            for a in self.b_t:
-                a.append(NAN)
-        elif type(tok) is dict:
-            tg = tok.get
-            for a, k in zip(self.b_t, ("input", "output", "thinking", "total")):
-                v = tg(k)
-                a.append(float(v) if type(v) in (int, float) else NAN)
-        else:
-            for a in self.b_t[:3]:
-                a.append(NAN)
-            self.b_t[3].append(float(tok) if type(tok) in (int, float) else NAN)
-        self.b_cost.append(float(cost) if type(cost) in (int, float) else NAN)
+        for a, v in zip(self.b_t, tv):
+            a.append(v)
+        self.b_cost.append(cv)
         if len(self.b_p) >= BATCH:
             self.flush()
 
     def _num(self, metric: str, v: Any) -> float:
         t = type(v)
         if t is float:
-            if math.isnan(v):  # a NaN written into the log: non-finite, not missing
-                self.nan_read[metric] += 1
             return v
         if t is int:
-            return float(v)
+            return float(v)   # OverflowError for integers beyond a float: the record is malformed
         if v is None:
             return NAN
         self.invalid[metric] = self.invalid.get(metric, 0) + 1
@@ -245,11 +276,19 @@ class Partial:
         """Fold one batch of rollouts given as columns (NaN = absent; c: -1 unknown, 0, 1)."""
         fin = {}
         for name, arr in (("judge", j), ("ndcg", nd), ("final", f)):
-            ok = np.isfinite(arr)
+            finite = np.isfinite(arr)
             nan = np.isnan(arr)
+            ok = usable_mask(arr)
             self.missing[name] += int(nan.sum()) - self.nan_read[name]
-            self.nonfinite[name] += int((~ok & ~nan).sum()) + self.nan_read[name]
+            self.nonfinite[name] += int((~finite & ~nan).sum()) + self.nan_read[name]
             self.nan_read[name] = 0
+            outside = finite & ~ok
+            if outside.any():
+                vals = arr[outside]
+                self.out_of_range[name] += int(outside.sum())
+                lo, hi = float(vals.min()), float(vals.max())
+                cur = self.out_of_range_span.get(name)
+                self.out_of_range_span[name] = [lo, hi] if cur is None else [min(cur[0], lo), max(cur[1], hi)]
             fin[name] = ok
             self.sk[name].add_many(arr[ok])
         lok = np.isfinite(lat) & (lat >= 0)
@@ -351,9 +390,13 @@ class Partial:
         for k in self.sk:
             self.sk[k].merge(o.sk[k])
         self.density += o.density
-        for d_self, d_o in ((self.missing, o.missing), (self.nonfinite, o.nonfinite)):
+        for d_self, d_o in ((self.missing, o.missing), (self.nonfinite, o.nonfinite),
+                            (self.out_of_range, o.out_of_range)):
             for k in d_self:
                 d_self[k] += d_o[k]
+        for k, (lo, hi) in o.out_of_range_span.items():
+            cur = self.out_of_range_span.get(k)
+            self.out_of_range_span[k] = [lo, hi] if cur is None else [min(cur[0], lo), max(cur[1], hi)]
         self.rollouts += o.rollouts
         self.errors += o.errors
         self.judge_failed += o.judge_failed
@@ -407,6 +450,8 @@ def _as_step(v: Any) -> int:
     if type(v) is str:
         digits = v.removeprefix("step_")
         if digits.isdigit():
+            if len(digits) > 18:   # int() of thousands of digits raises; no real step is that big
+                raise OverflowError(f"step {v[:20]}... has {len(digits)} digits")
             return int(digits)
     return -1
 
@@ -416,9 +461,16 @@ def _as_step(v: Any) -> int:
 def _loads(line: bytes) -> Any:
     try:
         return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        # stdlib json accepts NaN / Infinity, which Python writers emit for float("nan")
-        return json.loads(line)
+    except orjson.JSONDecodeError as exc:
+        # stdlib json accepts NaN / Infinity, which Python writers emit for float("nan"); it is
+        # tried only then (it recurses per nesting level and turns huge integers into ints)
+        if b"NaN" in line or b"Infinity" in line:
+            return json.loads(line)
+        if "UTF-8" in str(exc) or "utf-8" in str(exc):
+            # a stray byte in free text (an answer cut mid-character): the typed path skips
+            # such text unread, so the record counts here too
+            return orjson.loads(line.decode("utf-8", "replace"))
+        raise
 
 
 def scan_bytes(data: bytes, th: Thresholds, *, base_offset: int, at_eof: bool) -> Partial:
@@ -441,7 +493,7 @@ def scan_bytes(data: bytes, th: Thresholds, *, base_offset: int, at_eof: bool) -
             continue
         try:
             d = loads(line)
-        except ValueError as exc:
+        except (ValueError, RecursionError, OverflowError, MemoryError) as exc:
             if i == last and at_eof:
                 part.truncated += 1
                 reason = "truncated last line (no newline at end of file; log still being written?)"
@@ -458,27 +510,15 @@ def scan_bytes(data: bytes, th: Thresholds, *, base_offset: int, at_eof: bool) -
             if len(part.examples) < MAX_EXAMPLES:
                 part.examples.append(Malformed(f"a JSON {type(d).__name__}, not an object", offset=start))
             continue
-        add(d)
+        try:
+            add(d)
+        except (OverflowError, ValueError) as exc:   # a number no float can hold
+            part.malformed += 1
+            if len(part.examples) < MAX_EXAMPLES:
+                part.examples.append(Malformed(f"a value out of range ({str(exc)[:100]})", offset=start))
     part.lines = lines
     part.flush()
     return part
-
-
-def chunk_ranges(path: str, size: int, chunk: int = CHUNK_BYTES) -> list[tuple[int, int]]:
-    """Byte ranges of about ``chunk`` bytes that start and end at line boundaries."""
-    bounds = [0]
-    with open(path, "rb") as fh:
-        pos = chunk
-        while pos < size:
-            fh.seek(pos)
-            fh.readline()
-            nxt = fh.tell()
-            if nxt >= size:
-                break
-            bounds.append(nxt)
-            pos = nxt + chunk
-    bounds.append(size)
-    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _arrow_schema():
@@ -600,66 +640,114 @@ def error_kind(err: str) -> str:
     return err.split(":", 1)[0].strip()[:60] or "error"
 
 
-def _read_chunk(path: str, start: int, end: int) -> bytes:
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        return fh.read(end - start)
+def _scan_chunk(data: bytes, offset: int, last: bool, th: Thresholds) -> Partial:
+    """One chunk of whole lines: the typed decoder, or line by line when it refuses."""
+    import gc
 
+    from ddai.report.decode import Refused, decode, fold
 
-def _scan_chunk(data: bytes, start: int, end: int, size: int, th: Thresholds) -> Partial:
-    import pyarrow as pa
-
+    # The cyclic garbage collector would walk every live container each time the decoder's
+    # allocations trip its threshold (half the CPU of this function, measured); nothing here
+    # makes reference cycles, so it is paused for the chunk.
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
-        return scan_arrow(data, th)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        return scan_bytes(data, th, base_offset=start, at_eof=end >= size and not data.endswith(b"\n"))
+        try:
+            recs = decode(data)
+        except Refused:
+            return scan_bytes(data, th, base_offset=offset, at_eof=last and not data.endswith(b"\n"))
+        part = Partial(th)
+        part.lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        part.blank = part.lines - len(recs)
+        fold(part, recs, data)
+        part.flush()
+        return part
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def scan_jsonl(path: str, th: Thresholds, *, strict: bool = False,
+def _prefetch(it: Iterator[Any], ahead: int = 1) -> Iterator[Any]:
+    """Run ``it`` (reading + decompressing) in a helper thread, ``ahead`` items in advance.
+
+    A thread, never a process: it dies with the main process whatever kills it, and holds
+    no file descriptor of the caller's beyond the process's own.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(("item", item), timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            q.put(("error", exc))
+
+    t = threading.Thread(target=pump, name="ddai-report-read", daemon=True)
+    t.start()
+    try:
+        while True:
+            tag, val = q.get()
+            if tag == "item":
+                yield val
+            elif tag == "end":
+                return
+            else:
+                raise val
+    finally:
+        stop.set()
+        while True:   # unblock the pump if it waits on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                break
+
+
+def scan_jsonl(path: str | Sequence[str], th: Thresholds, *, strict: bool = False,
                on_bytes: Callable[[int], None] | None = None) -> Partial:
     """Aggregate a JSON Lines judge log (plain rollouts or a unified event log).
 
-    Chunks are parsed one after another (pyarrow's reader already uses every core inside a
-    chunk) while the next one is read by a helper thread, so memory holds two chunks and the
-    running aggregate, whatever the file size.
+    ``path`` may be several files (the per-host, per-job parts of one log): they are read in
+    the order given and aggregated as one log. Plain, gzip and zstd files are streamed in
+    chunks of ``CHUNK_BYTES``; the next chunk is read (and decompressed) by a helper thread
+    while this one decodes, so memory holds two chunks and the running aggregate.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from ddai.report.source import chunks
 
-    size = os.path.getsize(path)
-    ranges = chunk_ranges(path, size)
+    paths = [path] if isinstance(path, str) else list(path)
     total = Partial(th)
-    lines_before = 0
-    with ThreadPoolExecutor(max_workers=1) as io_pool:
-        nxt = io_pool.submit(_read_chunk, path, *ranges[0]) if ranges else None
-        for k, (a, b) in enumerate(ranges):
-            data = nxt.result()
-            nxt = io_pool.submit(_read_chunk, path, *ranges[k + 1]) if k + 1 < len(ranges) else None
-            part = _scan_chunk(data, a, b, size, th)
-            del data
+    for p in paths:
+        lines_before = 0
+        for offset, data, last in _prefetch(chunks(p, CHUNK_BYTES, on_raw=on_bytes)):
+            part = _scan_chunk(data, offset, last, th)
             if part.examples:
-                _number_lines(path, part, a, lines_before)
+                for ex in part.examples:
+                    if ex.offset is not None:
+                        ex.line = lines_before + data.count(b"\n", 0, ex.offset - offset) + 1
+                        ex.offset = None
+                    if len(paths) > 1:
+                        ex.path = p
+            del data
             if strict and part.examples:
                 ex = part.examples[0]
                 from ddai.errors import InputError
 
-                raise InputError(ex.reason, where=f"{path}:{ex.line}",
+                raise InputError(ex.reason, where=f"{p}:{ex.line}",
                                  expected="one JSON object per line (--strict makes this fatal)")
             lines_before += part.lines
             total.merge(part)
-            if on_bytes:
-                on_bytes(b - a)
     return total
-
-
-def _number_lines(path: str, part: Partial, chunk_start: int, lines_before: int) -> None:
-    """Turn the byte offsets of malformed-line examples into 1-based line numbers."""
-    with open(path, "rb") as fh:
-        for ex in part.examples:
-            if ex.offset is None:
-                continue
-            fh.seek(chunk_start)
-            ex.line = lines_before + fh.read(ex.offset - chunk_start).count(b"\n") + 1
-            ex.offset = None
 
 
 # -- other shapes through the curriculum reader ------------------------------------------

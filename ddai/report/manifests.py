@@ -75,7 +75,19 @@ class Curriculum:
         return {str(b): self.dir / str(f) for b, f in files.items()}
 
     def phase1_table(self) -> pd.DataFrame | None:
-        """prompt → bucket, Phase 1 mean (columns ``prompt, bucket, phase1``), or None."""
+        """prompt → bucket, Phase 1 mean (columns ``prompt, bucket, phase1``), or None.
+
+        A file of the curriculum that cannot be read as parquet ends in one line naming it."""
+        try:
+            return self._phase1_table()
+        except InputError:
+            raise
+        except (OSError, ValueError, TypeError, KeyError) as exc:   # pyarrow's errors derive from these
+            raise InputError(f"cannot read the curriculum's per-prompt table: {str(exc)[:200]}",
+                             where=str(getattr(exc, "filename", None) or self.dir),
+                             expected="the parquet files the curriculum wrote") from None
+
+    def _phase1_table(self) -> pd.DataFrame | None:
         stats = self.dir / "prompt_stats.parquet"
         if stats.is_file():
             df = pd.read_parquet(stats)
@@ -106,12 +118,58 @@ def load_curriculum(manifest: str) -> Curriculum:
     p = Path(manifest)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read manifest: {exc}", where=str(p), expected="a curriculum manifest.json") from None
+    except UnicodeDecodeError:
+        raise InputError("cannot read manifest: not UTF-8 text (binary content?)", where=str(p),
+                         expected="a curriculum manifest.json") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise InputError(f"cannot read manifest: {str(exc)[:200]}", where=str(p),
+                         expected="a curriculum manifest.json") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("buckets"), dict):
         raise InputError("manifest has no 'buckets' object", where=str(p),
                          expected='{"buckets": {"A": n, ...}, "files": {...}, ...}')
+    check_manifest(doc, str(p))
     return Curriculum(p, doc)
+
+
+_SHAPES: dict[str, tuple[tuple[type, ...], str]] = {
+    # key: (accepted JSON types, what to say) -- what the report reads from a manifest
+    "files": ((dict,), "an object bucket -> file name"),
+    "batch": ((dict,), "an object (train_batch_size, steps_per_epoch, remainder)"),
+    "rule": ((dict, str), "an object {name, params} or a rule name"),
+    "thresholds": ((dict,), "an object name -> number"),
+    "score": ((dict, str), "a score name or {name: ...}"),
+    "train_bucket": ((str,), "a bucket name"),
+    "sort": ((str, dict, list), "the ordering"),
+}
+
+
+def check_manifest(doc: dict[str, Any], where: str) -> None:
+    """Refuse, with the key and what was expected, a manifest the report could not read.
+
+    WHY here: a hand-edited or corrupt manifest (a count as text, a list where an object
+    belongs) must end in one line naming the file and key, never in "internal error".
+    """
+    for bucket, n in doc["buckets"].items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InputError(f"buckets.{bucket} is {json.dumps(n)[:60]}", where=where,
+                             expected="a count of rows (integer ≥ 0)")
+    for key, (types, what) in _SHAPES.items():
+        v = doc.get(key)
+        if v is not None and not isinstance(v, types):
+            raise InputError(f"{key} is {json.dumps(v)[:60]}", where=where, expected=what)
+    for bucket, f in (doc.get("files") or {}).items():
+        if not isinstance(f, str) or not f or "\x00" in f:
+            raise InputError(f"files.{bucket} is {json.dumps(f)[:60]}", where=where,
+                             expected="a file name relative to the manifest")
+    rule = doc.get("rule")
+    if isinstance(rule, dict) and rule.get("params") is not None and not isinstance(rule["params"], dict):
+        raise InputError(f"rule.params is {json.dumps(rule['params'])[:60]}", where=where,
+                         expected="an object of the rule's parameters")
+    batch = doc.get("batch") or {}
+    for k in ("train_batch_size", "steps_per_epoch"):
+        v = batch.get(k)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise InputError(f"batch.{k} is {json.dumps(v)[:60]}", where=where, expected="an integer")
 
 
 @dataclass
@@ -152,8 +210,22 @@ def load_sweep(path: str) -> Sweep:
     if summ.is_file():
         try:
             sw.table = json.loads(summ.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise InputError(f"not valid JSON: {exc}", where=str(summ)) from None
+        except (ValueError, RecursionError) as exc:   # UnicodeDecodeError is a ValueError
+            raise InputError(f"not valid JSON: {str(exc)[:200]}", where=str(summ)) from None
+        runs = sw.table.get("runs") if isinstance(sw.table, dict) else None
+        for i, run in enumerate(runs if isinstance(runs, list) else []):
+            if not isinstance(run, dict):
+                continue
+            for k in ("phase2", "overrides"):
+                if run.get(k) is not None and not isinstance(run[k], (dict, list, str)):
+                    raise InputError(f"runs[{i}].{k} is {json.dumps(run[k])[:60]}", where=str(summ),
+                                     expected="an object")
+            if isinstance(run.get("phase2"), (list, str)):
+                raise InputError(f"runs[{i}].phase2 is {json.dumps(run['phase2'])[:60]}", where=str(summ),
+                                 expected="an object")
+            if run.get("manifest") is not None and not isinstance(run["manifest"], str):
+                raise InputError(f"runs[{i}].manifest is {json.dumps(run['manifest'])[:60]}", where=str(summ),
+                                 expected="a path")
     # the launcher's summary names each run's manifest (its out_dir may be anywhere) ...
     runs = sw.table.get("runs") if isinstance(sw.table, dict) else None
     seen: set[Path] = set()

@@ -44,7 +44,9 @@ class Sketch:
             return
         self.n += int(vals.size)
         self.total += float(vals.sum())
-        self.sq += float(np.dot(vals, vals))
+        # not np.dot: that goes to the BLAS, whose worker threads spin for tens of ms per
+        # call on a busy machine (measured: 30-45 ms for 13,000 values)
+        self.sq += float(np.square(vals).sum())
         self.lo = min(self.lo, float(vals.min()))
         self.hi = max(self.hi, float(vals.max()))
         if self.values is not None and len(self.values) + vals.size <= self.cap:

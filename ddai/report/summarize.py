@@ -52,6 +52,10 @@ def score_block(part: Partial, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "n": sk.n, "missing": part.missing[name], "nonfinite": part.nonfinite[name],
         "invalid": part.invalid.get(name, 0),
+        # finite but outside [0, 1]: counted, never averaged (the one usable-score rule)
+        "out_of_range": part.out_of_range[name],
+        "out_of_range_min": _r(part.out_of_range_span[name][0]) if name in part.out_of_range_span else None,
+        "out_of_range_max": _r(part.out_of_range_span[name][1]) if name in part.out_of_range_span else None,
         "mean": _r(sk.mean()), "std": _r(sk.std()),
         "min": _r(sk.lo) if sk.n else None, "max": _r(sk.hi) if sk.n else None,
         "quantiles_exact": sk.exact,
@@ -146,7 +150,8 @@ def summarize(path: str, fmt: str, nbytes: int, part: Partial) -> LogReport:
             "bytes": nbytes, "lines": part.lines, "blank_lines": part.blank,
             "malformed_lines": part.malformed, "truncated_last_line": part.truncated,
             "skipped_records": part.skipped,
-            "problems": [{"line": ex.line, "reason": ex.reason} for ex in part.examples],
+            "problems": [{"line": ex.line, "reason": ex.reason, **({"file": ex.path} if ex.path else {})}
+                         for ex in part.examples],
         },
         "rollouts": n,
         "prompts": len(part.keys),

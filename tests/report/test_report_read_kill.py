@@ -1,0 +1,126 @@
+"""A killed ddai-report leaves nothing behind (issue 10).
+
+``ddai-report`` is run the way scripts run it — ``subprocess.run(capture_output=True)`` or
+``| tee`` — on a log of ≥ 64 MB (step-keyed, where the curriculum reader may scan in a helper
+process, and JSON Lines, where the report reads ahead in a thread). The main process is
+killed (SIGTERM, SIGKILL) while it reads. Then: no process of its session may be left, and
+its stdout and stderr pipes must reach end-of-file (nothing else holds them), else the
+caller would wait forever.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MIN_BYTES = 64 << 20
+
+
+def _session_members(sid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if os.getsid(int(d)) == sid:
+                out.append(int(d))
+        except (ProcessLookupError, PermissionError):
+            continue
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            return [int(x) for x in fh.read().split()]
+    except OSError:
+        return []
+
+
+@pytest.fixture(scope="module")
+def big_logs(tmp_path_factory) -> dict[str, Path]:
+    """A ≥ 64 MB step-keyed document and a ≥ 64 MB JSON Lines log of short rollouts."""
+    d = tmp_path_factory.mktemp("big")
+    steps = d / "steps.json"
+    agent = {"agent_id": 1, "response": "<think>" + "t" * 700 + "</think><answer>a</answer>",
+             "scores": {"ndcg_value": 0.5, "model_eval_score": 0.7,
+                        "ndcg_details": {"retrieved_documents": ["12_3"], "reference_documents": ["12_3"]}}}
+    group = {"prompt": "system\nYou search.\nuser\nQuestion: what is it?\nassistant\n", "agents": [agent] * 5}
+    with open(steps, "w") as fh:
+        fh.write("{")
+        step, size = 0, 0
+        while size < MIN_BYTES:
+            step += 1
+            body = json.dumps({f"{step:04d}-{g:04d}": group for g in range(64)})
+            fh.write(("," if step > 1 else "") + f'"step_{step}": ' + body)
+            size += len(body)
+        fh.write("}")
+    jsonl = d / "judge.jsonl"
+    rec = {"uid": "u", "dataset_id": "train_1", "step": 1, "judge_score": 0.5, "ndcg": 1.0,
+           "final_score": 0.6, "generated_answer": "a" * 800}
+    line = (json.dumps(rec) + "\n").encode()
+    with open(jsonl, "wb") as fh:
+        fh.write(line * (MIN_BYTES // len(line) + 1))
+    return {"steps": steps, "jsonl": jsonl}
+
+
+def _drain(stream, into: list[bytes]) -> None:
+    into.append(stream.read())
+
+
+def _reader_forks() -> bool:
+    """The curriculum reader of this tree still scans big step-keyed files in a forked helper
+    whose pipes outlive a killed parent (fixed by the reader's issue-10 work, branch reader)."""
+    from ddai.curriculum import read_steps
+
+    return hasattr(read_steps, "_scan_in_worker")
+
+
+STEPS_XFAIL = pytest.mark.xfail(_reader_forks(), strict=False,
+                                reason="the curriculum reader's forked scanning helper (ddai/curriculum/"
+                                       "read_steps.py, owned by the reader) outlives a killed parent")
+
+
+@pytest.mark.parametrize("shape", [pytest.param("steps", marks=STEPS_XFAIL), "jsonl"])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_report_leaves_nothing(big_logs, shape, sig):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "ddai.report.cli", str(big_logs[shape]), "--json",
+                             "--progress", "off"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, env=env, cwd=ROOT)
+    try:
+        # synchronise on the event "the log is being read": the report prints what it found,
+        # then reads; wait for that line, then for its reading helper if it starts one
+        first = proc.stderr.readline()
+        assert b"found" in first, first
+        if shape == "steps":
+            for _ in range(2000):
+                if _children(proc.pid) or proc.poll() is not None:
+                    break
+                threading.Event().wait(0.005)
+        assert proc.poll() is None, "the report finished before it could be killed"
+        os.kill(proc.pid, sig)
+        proc.wait()
+        out: list[bytes] = []
+        err: list[bytes] = []
+        readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+                   threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join(timeout=30)   # a guard against hanging the suite, not a timing assertion
+        assert not any(t.is_alive() for t in readers), "something still holds the report's stdout/stderr"
+        left = _session_members(proc.pid)
+        assert left == [], f"processes outlived the killed report: {left}"
+        assert out == [b""], "a killed report printed a (partial) JSON document"
+    finally:
+        for pid in _session_members(proc.pid):
+            os.kill(pid, signal.SIGKILL)
