@@ -25,6 +25,7 @@ SCORE_ALIASES: dict[str, str] = {
     "ndcg": "ndcg", "ndcg_value": "ndcg", "ndcg_score": "ndcg", "retrieval_ndcg": "ndcg",
     "judge": "judge", "judge_score": "judge", "model_eval_score": "judge", "vlm_score": "judge",
     "gemini_score": "judge", "llm_judge_score": "judge",
+    "parsed_score": "judge",  # the users' Gemini judge detail log (rm_phase2.py, "_gemini_detail.jsonl")
     "final": "final", "final_score": "final", "reward": "final", "total_score": "final",
     "format": "format", "format_score": "format", "raw_score": "format",
     "answer_accuracy": "answer_accuracy", "visual_grounding": "visual_grounding",
@@ -53,7 +54,13 @@ FIELD_ALIASES: dict[str, str] = {
     "ndcg_details": "ndcg_details",
     "scores": "scores",
     "event_type": "event_type",
+    # the judge's own result object, nested in a record (rm_phase2_trajectory.py: "vlm_result")
+    "vlm_result": "judge_result", "judge_result": "judge_result",
 }
+
+# Inside a judge result object (``judge_result`` above) these keys hold the judge's score; the
+# record's own ``final_score`` beside it is the mix ``0.8 * judge + 0.2 * ndcg``.
+JUDGE_OBJECT_SCORE_KEYS = frozenset({"score", "final_score", "judge_score", "vlm_score"})
 
 _SEP = re.compile(r"[\s\-.]+")
 
@@ -239,6 +246,18 @@ def _user_turn(prompt: str) -> str | None:
     template tokens stripped by ``skip_special_tokens`` decoding (``system\n...\nuser\n...
     \nassistant\n`` -- the role names stay, each on its own line), or a bare string.
     """
+    i = prompt.rfind("<|im_start|>user")   # Qwen's template, by far the most common: one search
+    if i >= 0 and "<|start_header_id|>" not in prompt and "<start_of_turn>" not in prompt and "[INST]" not in prompt:
+        start = i + 16
+        end = prompt.find("<|im_end|>", start)
+        if end < 0:
+            end = len(prompt)
+        for e in ("<|eot_id|>", "</s>", "<end_of_turn>", "[/INST]"):
+            if e in prompt:
+                j = prompt.find(e, start, end)
+                if j >= 0:
+                    end = j
+        return prompt[start:end]
     best = -1
     marker = ""
     for m in _USER_STARTS:

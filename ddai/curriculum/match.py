@@ -43,7 +43,8 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 @functools.lru_cache(maxsize=1 << 17)
 def normalize_question(text: str) -> str:
     """Question text reduced to what identifies it: case, spacing and punctuation ignored."""
-    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():   # NFKC leaves ASCII text as it is: skip the call for the usual case
+        text = unicodedata.normalize("NFKC", text)
     text = _QUESTION_PREFIX.sub("", text)
     return _NON_WORD.sub(" ", text.casefold()).strip()
 

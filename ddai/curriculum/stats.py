@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -53,47 +53,88 @@ class Group:
         return f"step {self.step} group {self.group}" if self.step is not None else f"group {self.group}"
 
 
-def collect_groups(rollouts: Iterable[Rollout], normalize_question) -> list[Group]:
-    """Gather a rollout stream into groups keyed by (step, group uid), in first-seen order.
+class GroupCollector:
+    """Gathers rollouts into groups keyed by (step, group uid), in first-seen order.
 
     The step is part of the key because the step-keyed log draws fresh uids per step and
     JSON Lines logs may reuse a uid across steps; either way one (step, uid) pair is one
     batch's group of agents for one prompt.
+
+    Two ways in, with the same result: :meth:`add_rollout` one record at a time (JSON Lines,
+    parquet, tests), and :meth:`add_group` a whole group at once -- what the step-keyed reader
+    does, with the group's score columns already sliced out of the step's arrays, so no Python
+    work is done per rollout. ``add_group(...)`` equals ``add_rollout`` of the group's rollouts in
+    order (they share uid, step, source, dataset id and question).
     """
-    # Hot loop (one pass per rollout of a possibly huge log): per group, the three score
-    # lists' append methods are looked up once and kept beside the group.
-    groups: dict[tuple[int | None, str], tuple] = {}
-    get = groups.get
-    for r in rollouts:
-        key = (r.step, r.group)
-        entry = get(key)
+
+    def __init__(self, normalize_question: Callable[[str], str]):
+        self._normalize = normalize_question
+        # per key: (group, ndcg list, judge list, final list)
+        self._groups: dict[tuple[int | None, str], tuple[Group, list, list, list]] = {}
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def _entry(self, step: int | None, uid: str) -> tuple[Group, list, list, list]:
+        key = (step, uid)
+        entry = self._groups.get(key)
         if entry is None:
-            g = Group(group=r.group, step=r.step, order=len(groups))
+            g = Group(group=uid, step=step, order=len(self._groups))
             sc = g.scores
-            entry = groups[key] = (g, sc["ndcg"].append, sc["judge"].append, sc["final"].append)
-        g, add_ndcg, add_judge, add_final = entry
-        source = r.source
+            entry = self._groups[key] = (g, sc["ndcg"], sc["judge"], sc["final"])
+        return entry
+
+    def _common(self, g: Group, source: str, dataset_id: str | None, question: str | None) -> None:
         sources = g.sources
         if not sources or sources[-1] != source:
             if source not in sources:
                 sources.append(source)
-        if r.dataset_id:
-            g.dataset_ids.add(str(r.dataset_id))
+        if dataset_id:
+            g.dataset_ids.add(str(dataset_id))
+        if question and question not in g.raw_questions:  # agents of a group share it: normalize once
+            g.raw_questions.append(question)
+            norm = self._normalize(question)
+            if norm:
+                g.questions.add(norm)
+
+    def add_group(self, step: int | None, uid: str, source: str, dataset_id: str | None,
+                  decks: Iterable[str], question: str | None,
+                  ndcg: list, judge: list, final: list) -> None:
+        """One group's rollouts at once (``ndcg``/``judge``/``final``: one raw value per rollout)."""
+        g, nd, jd, fn = self._entry(step, uid)
+        self._common(g, source, dataset_id, question)
+        g.deck_ids.update(d for d in decks if d)
+        nd.extend(ndcg)
+        jd.extend(judge)
+        fn.extend(final)
+        g.n_rollouts += len(ndcg)
+
+    def add_rollout(self, r: Rollout) -> None:
+        """One rollout record."""
+        g, nd, jd, fn = self._entry(r.step, r.group)
+        self._common(g, r.source, r.dataset_id, r.question)
         for d in r.deck_ids:
             if d:
                 g.deck_ids.add(str(d))
-        q = r.question
-        if q and q not in g.raw_questions:  # agents of a group share it: normalize once
-            g.raw_questions.append(q)
-            norm = normalize_question(q)
-            if norm:
-                g.questions.add(norm)
         scores = r.scores
-        add_ndcg(scores.get("ndcg"))
-        add_judge(scores.get("judge"))
-        add_final(scores.get("final"))
+        nd.append(scores.get("ndcg"))
+        jd.append(scores.get("judge"))
+        fn.append(scores.get("final"))
         g.n_rollouts += 1
-    return [entry[0] for entry in groups.values()]
+
+    def groups(self) -> list[Group]:
+        """The groups, in first-seen order."""
+        return [entry[0] for entry in self._groups.values()]
+
+
+def collect_groups(rollouts: Iterable[Rollout], normalize_question: Callable[[str], str]) -> list[Group]:
+    """Gather a rollout stream into groups keyed by (step, group uid), in first-seen order
+    (see :class:`GroupCollector`)."""
+    collector = GroupCollector(normalize_question)
+    add = collector.add_rollout
+    for r in rollouts:
+        add(r)
+    return collector.groups()
 
 
 def is_usable(value: object) -> bool:
