@@ -178,8 +178,8 @@ class StepSplitter:
             self.cur = (key, number, data[s:m.end() - 1])
             pos = m.end() - 1
             s = data.find(b'"step_', m.end())
-        if not final and stop == len(data):
-            stop = max(pos, len(data) - _KEEP)
+        if not final and stop == len(data) and data.find(b'"', max(0, len(data) - _KEEP)) >= 0:
+            stop = max(pos, len(data) - _KEEP)   # a quote near the end may start a key cut by the block
         if pos < stop:
             if self.cur is not None:
                 self.pieces.append(view[pos:stop])

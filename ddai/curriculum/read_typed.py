@@ -177,26 +177,29 @@ class TypedStep:
             if not _PLAIN.issuperset(map(type, col)):   # a string or boolean score: as the general path reads it
                 columns[canon] = [v if type(v) is float or v is None else score_value(v) for v in col]
         nd, jd, fn = columns["ndcg"], columns["judge"], columns["final"]
-        add = collector.add_group
-        get_prompt = self._prompt
-        o = 0
-        for uid, g, n in zip(uids, glist, lens):
-            if not n:
-                continue
-            e = o + n
-            if refs is not None:
+        decks: list[Any]
+        if refs is None:
+            decks = [()] * len(lens)
+        else:
+            decks = []
+            add_decks = decks.append
+            o = 0
+            for n in lens:
+                e = o + n
                 rs = refs[o:e]
-                first = rs[0]
-                if rs.count(first) == n:
-                    decks: Any = deck_ids_cached(first) if first else ()
+                if n and rs.count(rs[0]) == n:      # the agents of a group share their reference pages
+                    first = rs[0]
+                    add_decks(deck_ids_cached(first) if first else ())
+                elif n:
+                    add_decks(tuple(dict.fromkeys(chain.from_iterable(deck_ids_cached(r) for r in dict.fromkeys(rs)
+                                                                      if r))))
                 else:
-                    decks = chain.from_iterable(deck_ids_cached(r) for r in dict.fromkeys(rs) if r)
-            else:
-                decks = ()
-            prompt = get_prompt(g)
-            add(step, uid, source, uid if dataset_id_like(uid) else None, decks,
-                question_cached(prompt) if prompt is not None else None, nd[o:e], jd[o:e], fn[o:e])
-            o = e
+                    add_decks(())
+                o = e
+        prompts = list(map(self._prompt, glist))
+        questions = [None if p is None else question_cached(p) for p in prompts]
+        dataset_ids = [u if dataset_id_like(u) else None for u in uids]
+        collector.add_step(step, source, uids, dataset_ids, decks, questions, nd, jd, fn, lens)
         return n_all
 
 

@@ -69,26 +69,24 @@ class GroupCollector:
 
     def __init__(self, normalize_question: Callable[[str], str]):
         self._normalize = normalize_question
-        # per key: (group, ndcg list, judge list, final list)
-        self._groups: dict[tuple[int | None, str], tuple[Group, list, list, list]] = {}
+        self._groups: dict[tuple[int | None, str], Group] = {}
+        self._norm: dict[str, str] = {}      # raw question -> normalized (one call per distinct text)
 
     def __len__(self) -> int:
         return len(self._groups)
 
-    def _entry(self, step: int | None, uid: str) -> tuple[Group, list, list, list]:
-        key = (step, uid)
-        entry = self._groups.get(key)
-        if entry is None:
-            g = Group(group=uid, step=step, order=len(self._groups))
-            sc = g.scores
-            entry = self._groups[key] = (g, sc["ndcg"], sc["judge"], sc["final"])
-        return entry
+    def _questions(self, question: str | None) -> tuple[list[str], set[str]]:
+        if not question:
+            return [], set()
+        norm = self._norm.get(question)
+        if norm is None:
+            norm = self._norm[question] = self._normalize(question)
+        return [question], ({norm} if norm else set())
 
-    def _common(self, g: Group, source: str, dataset_id: str | None, question: str | None) -> None:
+    def _merge(self, g: Group, source: str, dataset_id: str | None, question: str | None) -> None:
         sources = g.sources
-        if not sources or sources[-1] != source:
-            if source not in sources:
-                sources.append(source)
+        if sources[-1] != source and source not in sources:
+            sources.append(source)
         if dataset_id:
             g.dataset_ids.add(str(dataset_id))
         if question and question not in g.raw_questions:  # agents of a group share it: normalize once
@@ -100,31 +98,77 @@ class GroupCollector:
     def add_group(self, step: int | None, uid: str, source: str, dataset_id: str | None,
                   decks: Iterable[str], question: str | None,
                   ndcg: list, judge: list, final: list) -> None:
-        """One group's rollouts at once (``ndcg``/``judge``/``final``: one raw value per rollout)."""
-        g, nd, jd, fn = self._entry(step, uid)
-        self._common(g, source, dataset_id, question)
+        """One group's rollouts at once (``ndcg``/``judge``/``final``: one raw value per rollout;
+        the lists are taken over, not copied)."""
+        key = (step, uid)
+        groups = self._groups
+        g = groups.get(key)
+        if g is None:
+            raw_q, norm_q = self._questions(question)
+            groups[key] = Group(uid, step, len(groups), [source], {str(dataset_id)} if dataset_id else set(),
+                                {d for d in decks if d}, norm_q, raw_q,
+                                {"ndcg": ndcg, "judge": judge, "final": final}, len(ndcg))
+            return
+        self._merge(g, source, dataset_id, question)
         g.deck_ids.update(d for d in decks if d)
-        nd.extend(ndcg)
-        jd.extend(judge)
-        fn.extend(final)
+        sc = g.scores
+        sc["ndcg"].extend(ndcg)
+        sc["judge"].extend(judge)
+        sc["final"].extend(final)
         g.n_rollouts += len(ndcg)
+
+    def add_step(self, step: int, source: str, uids: list[str], dataset_ids: list[str | None],
+                 decks: list[tuple[str, ...]], questions: list[str | None],
+                 ndcg: list, judge: list, final: list, lens: list[int]) -> None:
+        """A whole step's groups (parallel lists, one entry per group; the score lists hold every
+        rollout of the step, ``lens[i]`` of them for group ``i``): :meth:`add_group` for each,
+        in one loop."""
+        groups = self._groups
+        norm_of = self._norm
+        normalize = self._normalize
+        o = 0
+        for uid, did, dk, q, n in zip(uids, dataset_ids, decks, questions, lens):
+            if not n:
+                continue
+            e = o + n
+            key = (step, uid)
+            if key in groups:
+                self.add_group(step, uid, source, did, dk, q, ndcg[o:e], judge[o:e], final[o:e])
+            else:
+                if q:
+                    norm = norm_of.get(q)
+                    if norm is None:
+                        norm = norm_of[q] = normalize(q)
+                    raw_q, norm_q = [q], ({norm} if norm else set())
+                else:
+                    raw_q, norm_q = [], set()
+                dks = set(dk)
+                dks.discard("")
+                groups[key] = Group(uid, step, len(groups), [source], {did} if did else set(), dks, norm_q, raw_q,
+                                    {"ndcg": ndcg[o:e], "judge": judge[o:e], "final": final[o:e]}, n)
+            o = e
 
     def add_rollout(self, r: Rollout) -> None:
         """One rollout record."""
-        g, nd, jd, fn = self._entry(r.step, r.group)
-        self._common(g, r.source, r.dataset_id, r.question)
+        key = (r.step, r.group)
+        g = self._groups.get(key)
+        if g is None:
+            g = self._groups[key] = Group(r.group, r.step, len(self._groups), [r.source], set(), set(), set(), [],
+                                          {"ndcg": [], "judge": [], "final": []}, 0)
+        self._merge(g, r.source, r.dataset_id, r.question)
         for d in r.deck_ids:
             if d:
                 g.deck_ids.add(str(d))
         scores = r.scores
-        nd.append(scores.get("ndcg"))
-        jd.append(scores.get("judge"))
-        fn.append(scores.get("final"))
+        sc = g.scores
+        sc["ndcg"].append(scores.get("ndcg"))
+        sc["judge"].append(scores.get("judge"))
+        sc["final"].append(scores.get("final"))
         g.n_rollouts += 1
 
     def groups(self) -> list[Group]:
         """The groups, in first-seen order."""
-        return [entry[0] for entry in self._groups.values()]
+        return list(self._groups.values())
 
 
 def collect_groups(rollouts: Iterable[Rollout], normalize_question: Callable[[str], str]) -> list[Group]:
