@@ -29,6 +29,7 @@ import hashlib
 import json
 import queue
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -305,7 +306,10 @@ def complete_steps(path: Path, raw_steps: Iterator[RawStep], size: int,
 
 # --- the general path (also what the report's Rollout stream uses) --------------------------------
 
-_TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,]')
+if sys.version_info >= (3, 11):
+    _TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,]')
+else:  # no possessive quantifiers before 3.11
+    _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:,]')
 
 
 def split_members(view: Any) -> list[tuple[bytes, memoryview]]:
