@@ -4,6 +4,7 @@
 Example:
     python tools/make_example_data.py --out /tmp/ex --prompts 2000 --seed 7 \
         --shapes steps_json,jsonl,events,phase2_jsonl,parquet_log --response-bytes 2000
+    python tools/make_example_data.py --bundled --out ddai/examples/data   # the shipped set, byte-identical
 Prints a JSON summary (files, sizes, counts) on stdout.
 """
 
@@ -14,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from ddai.examples.generate import DEFAULT_SHAPES, SHAPES, write_example_set
+from ddai.examples.generate import DEFAULT_SHAPES, SHAPES, write_bundled, write_example_set
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bad-scores", type=float, default=0.01, help="share of rollouts with unusable NDCG")
     ap.add_argument("--groups-per-step", type=int, default=32)
     ap.add_argument("--indent", type=int, default=None, help="pretty-print the step-keyed document")
+    ap.add_argument("--bundled", action="store_true",
+                    help="write the set shipped in ddai/examples/data (fixed settings; the other options are ignored)")
     args = ap.parse_args(argv)
+    if args.bundled:
+        truth = write_bundled(args.out)
+        files = {p.name: {"path": str(p), "bytes": p.stat().st_size} for p in sorted(args.out.iterdir()) if p.is_file()}
+        print(json.dumps({"files": files, "rows": len(truth.rows)}, indent=2))
+        return 0
     shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
     bad = [s for s in shapes if s not in SHAPES]
     if bad or args.prompts < 1:

@@ -16,6 +16,11 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
 fi
 "$PY" -m pip install -q -e ".[slurm,clients,report,wandb,train,test]"
 
+echo "== installing headless Chromium for the report's browser test" >&2
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  apt-get install -y -q chromium chromium-driver >/dev/null || { apt-get update -q && apt-get install -y -q chromium chromium-driver >/dev/null; }
+fi
+
 echo "== starting the local Slurm cluster" >&2
 bash tools/slurm_cluster.sh up
 

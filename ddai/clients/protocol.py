@@ -93,17 +93,85 @@ def parse_action(turn_text: str) -> Action:
         return Action("invalid_bbox", reason=str(exc))
 
 
-def turn_format_ok(turn_text: str) -> bool:
-    """Reference format rule for one turn: starts with <think>, one think pair, one action tag."""
+_ACTION_OPEN = ("<search>", "<bbox>", "<search_complete>")
+
+
+def turn_format_problem(turn_text: str) -> str | None:
+    """Why one ACTION turn breaks the users' format rules (``simple_format_checker``), else None.
+
+    The rules (spec, docs/phase2_plugins.md "Format reward"):
+    1. the turn, stripped, starts with ``<think>``;
+    2. exactly one ``<think>`` and one ``</think>``;
+    3. exactly one opening action tag among ``<search>``, ``<bbox>``, ``<search_complete>``;
+    4. ``<search>`` has non-blank content; ``<bbox>`` holds a JSON list of 4 numbers;
+       ``<search_complete>`` reads ``true`` (spaces ignored);
+    5. no ``<answer>`` inside an action turn (the answer is the frozen generator's).
+    """
     text = turn_text.strip()
-    return (
-        text.startswith("<think>")
-        and len(THINK_RE.findall(text)) == 1
-        and len(ACTION_RE.findall(text)) == 1
-    )
+    if not text.startswith("<think>"):
+        return "turn does not start with <think>"
+    if text.count("<think>") != 1 or text.count("</think>") != 1:
+        return "turn needs exactly one <think>...</think>"
+    n_actions = sum(text.count(tag) for tag in _ACTION_OPEN)
+    if n_actions != 1:
+        return f"turn has {n_actions} action tags, expected 1"
+    if "<answer>" in text or "</answer>" in text:
+        return "<answer> inside an action turn"
+    if "<search>" in text:
+        m = re.search(r"<search>(.*?)</search>", text, re.DOTALL)
+        if not m or not m.group(1).strip():
+            return "empty or unclosed <search>"
+    elif "<bbox>" in text:
+        m = re.search(r"<bbox>(.*?)</bbox>", text, re.DOTALL)
+        if not m:
+            return "unclosed <bbox>"
+        try:
+            box = json.loads(m.group(1).strip())
+        except json.JSONDecodeError:
+            return "<bbox> is not JSON"
+        if not isinstance(box, list) or len(box) != 4 or not all(isinstance(v, (int, float)) for v in box):
+            return "<bbox> is not a list of 4 numbers"
+    elif "<search_complete>true</search_complete>" not in text.replace(" ", ""):
+        return "<search_complete> is not true"
+    return None
 
 
-def extract_answer(text: str) -> str | None:
+def turn_format_ok(turn_text: str) -> bool:
+    """One action turn follows the users' format rules (see :func:`turn_format_problem`)."""
+    return turn_format_problem(turn_text) is None
+
+
+def turns_format_problem(turns: list[str]) -> str | None:
+    """The whole checker over the assistant turns of one rollout: None when the format passes.
+
+    Besides the per-turn rules: a turn without an action tag is allowed only if it is exactly
+    ``<answer>...</answer>`` (the frozen generator's) and comes after the last action turn;
+    there must be at least one action turn and the last one must be ``<search_complete>``.
+    """
+    actions: list[tuple[int, str]] = []
+    answers: list[int] = []
+    for i, turn in enumerate(turns):
+        text = turn.strip()
+        if not any(tag in text for tag in _ACTION_OPEN) and ("<answer>" in text or "</answer>" in text):
+            if text.startswith("<answer>") and text.endswith("</answer>"):
+                answers.append(i)
+                continue
+            return f"turn {i}: malformed <answer> block"
+        problem = turn_format_problem(text)
+        if problem:
+            return f"turn {i}: {problem}"
+        actions.append((i, text))
+    if not actions:
+        return "no action turns"
+    last_i, last = actions[-1]
+    if "<search_complete>" not in last:
+        return "the last action turn is not <search_complete>"
+    if any(i < last_i for i in answers):
+        return "an answer block comes before search_complete"
+    return None
+
+
+def extract_answer(text: str, *, strip: bool = True) -> str | None:
     """Content of the LAST <answer>...</answer> in ``text`` (the frozen generator's), else None."""
     end = text.rfind("</answer>")
     if end < 0:
@@ -111,7 +179,8 @@ def extract_answer(text: str) -> str | None:
     start = text.rfind("<answer>", 0, end)
     if start < 0:
         return None
-    return text[start + len("<answer>") : end].strip()
+    content = text[start + len("<answer>") : end]
+    return content.strip() if strip else content
 
 
 def response_format_ok(text: str) -> bool:

@@ -8,20 +8,19 @@ never swallowed into a silent score.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from ddai.clients.secrets import safe_text
 from ddai.clients.settings import RetryPolicy
 from ddai.errors import DdaiError
 
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-_SECRET_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY")
 
 
 class CallFailed(Exception):
@@ -70,15 +69,10 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def describe(exc: BaseException) -> str:
-    """One-line error text with any API key from the environment masked out."""
+    """One-line error text, keys from the environment masked, then cut (see ``ddai.clients.secrets``)."""
     status = status_of(exc)
     text = f"{type(exc).__name__}" + (f"[{status}]" if status else "") + f": {exc}"
-    text = " ".join(text.split())[:500]
-    for var in _SECRET_ENV:
-        secret = os.environ.get(var)
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
+    return safe_text(text)  # masks every key BEFORE cutting
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, rng: random.Random | None = None) -> float:

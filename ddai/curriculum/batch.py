@@ -6,7 +6,10 @@ the last partial batch, so the *last* ``len % train_batch_size`` prompts of an o
 reference run). The manifest names them and the policy decides:
 
 - ``warn``: write as ordered; report the ids verl will drop.
-- ``trim``: move them out of the training file into their own ``remainder`` bucket file.
+- ``trim`` (the default): move them out of the training file into their own ``remainder``
+  bucket file, so the file holds whole batches and Phase 2's data check accepts it as
+  written; verl trains exactly the prompts it would have trained anyway, and the others are
+  named and kept (``ddai-report --next-round ... --include`` can bring them back later).
 - ``pad``: append repeats of the first prompts of the order until the last batch is full,
   so every intended prompt is trained (the repeats are listed).
 """

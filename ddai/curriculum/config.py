@@ -29,6 +29,10 @@ MISSING = ("exclude", "zero")
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples" / "data"
 
+# ``curriculum.train_batch_size``'s default: follow ``phase2.train_batch_size`` when the
+# phase2 group is composed (the Hydra app always composes it), else verl's usual 64.
+BATCH_FROM_PHASE2 = "${oc.select:phase2.train_batch_size,64}"
+
 
 def example_path(name: str) -> str:
     """Absolute path of a bundled example file (the OmegaConf resolver ``ddai_example``)."""
@@ -111,9 +115,12 @@ class CurriculumConfig:
     frontier_by: str = "pass_rate"
     interleave_strata: int = 4
 
-    # verl batch alignment.
-    train_batch_size: int = 64
-    remainder: str = "warn"
+    # verl batch alignment. One source for the batch size: Phase 2's ``phase2.train_batch_size``
+    # unless this key is set explicitly (64 when no phase2 config is composed, e.g. library use).
+    # ``trim`` by default: the training file holds whole batches only, so it passes Phase 2's
+    # data check as written; the rows verl would have dropped go to the ``remainder`` bucket.
+    train_batch_size: int = BATCH_FROM_PHASE2  # type: ignore[assignment]
+    remainder: str = "trim"
     allow_empty_train: bool = False
 
 

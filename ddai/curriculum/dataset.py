@@ -17,6 +17,56 @@ from ddai.errors import InputError
 
 ID_EXPECTED = "a column 'id' holding one unique, non-empty value per row (e.g. 'train_2')"
 
+# What the outputs' readers need of every row: ddai joins by ``id`` and writes into
+# ``extra_info``; verl's RLHFDataset reads the chat list ``prompt``, its reward managers read
+# ``data_source`` and ``reward_model["ground_truth"]`` (a KeyError mid-training otherwise).
+REQUIRED_COLUMNS = ("id", "data_source", "prompt", "reward_model", "extra_info")
+COLUMNS_EXPECTED = ("the training schema: id, data_source, prompt (chat list of {role, content}), "
+                    "reward_model {ground_truth, ...}, extra_info {...}")
+
+
+def _is_list(t: pa.DataType) -> bool:
+    return pa.types.is_list(t) or pa.types.is_large_list(t)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t)
+
+
+def check_training_columns(path: str | Path, schema: pa.Schema | None = None) -> None:
+    """Fail with one line naming ``path`` and every missing column verl or ddai needs.
+
+    WHY before anything else: a file without ``prompt`` or ``reward_model`` buckets fine and
+    is only refused by verl once GPUs are held (or, for ``reward_model``, in the first reward
+    call). Reads the parquet footer only.
+    """
+    p = Path(path)
+    if schema is None:
+        try:
+            schema = pq.ParquetFile(p).schema_arrow
+        except (pa.ArrowException, OSError):
+            _read(p)   # raises the one-line "cannot read as parquet" error
+            raise
+    names = schema.names
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        cols = ", ".join(repr(c) for c in missing)
+        raise InputError(f"dataset lacks the column{'s' if len(missing) > 1 else ''} {cols} "
+                         f"(has {', '.join(names) or 'none'})", where=p, expected=COLUMNS_EXPECTED)
+    t = schema.field("prompt").type
+    if not (_is_list(t) and pa.types.is_struct(t.value_type)
+            and {"role", "content"} <= {f.name for f in t.value_type}):
+        raise InputError(f"column 'prompt' has type {t}", where=p,
+                         expected="a chat list: list<struct<content: string, role: string>>")
+    t = schema.field("reward_model").type
+    if not (pa.types.is_struct(t) and t.get_field_index("ground_truth") >= 0):
+        raise InputError(f"column 'reward_model' has type {t}", where=p,
+                         expected="a struct with a 'ground_truth' field (verl's reward managers read it)")
+    t = schema.field("data_source").type
+    if not _is_text(t):
+        raise InputError(f"column 'data_source' has type {t}", where=p,
+                         expected="a string column (verl groups rewards and metrics by it)")
+
 
 @dataclass
 class Dataset:
@@ -58,6 +108,12 @@ def load_dataset(path: str | Path, *, need_question: bool = False) -> Dataset:
         raise InputError("dataset file does not exist", where=p, expected="a training parquet file")
     if p.is_dir():
         raise InputError("dataset path is a directory", where=p, expected="a single parquet file")
+    try:
+        schema = pq.ParquetFile(p).schema_arrow
+    except (pa.ArrowException, OSError):
+        _read(p)   # raises the one-line "cannot read as parquet" error
+        raise
+    check_training_columns(p, schema)
     full: pa.Table | None = None
     try:
         # single-threaded ParquetFile read: far less allocator memory held afterwards than

@@ -18,7 +18,7 @@ import math
 import random
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -474,6 +474,7 @@ def write_example_set(
     write_truth: bool = True,
     names: dict[str, str] | None = None,
     nan_scores: bool = True,
+    rows: Sequence[RowTruth] | None = None,
 ) -> GroundTruth:
     """Write a dataset parquet plus Phase 1 logs in ``shapes`` to ``out_dir``; return the truth.
 
@@ -483,6 +484,8 @@ def write_example_set(
     ``bad_score_fraction``: share of rollouts whose NDCG is missing, null, NaN, out of [0, 1]
     or a string (``nan_scores=False``: no NaN literals, which strict JSON parsers such as orjson
     reject); ``response_bytes``: mean response length (uniform 0.5x-1.5x).
+    ``rows``: log these dataset rows (copies; ``n_prompts`` is then ignored) instead of newly
+    generated ones — so a later round's log (Phase 2) joins to an existing dataset.
     """
     shapes = tuple(shapes)
     unknown = set(shapes) - set(SHAPES)
@@ -491,7 +494,7 @@ def write_example_set(
     names = {**DEFAULT_NAMES, **(names or {})}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = generate_dataset(n_prompts, seed)
+    rows = generate_dataset(n_prompts, seed) if rows is None else [replace(r, logged=False) for r in rows]
     rng = random.Random(f"ddai-logs-{seed}")
     plan = _plan_groups(rng, rows, round(orphan_fraction * n_prompts), coverage, repeat_fraction,
                         groups_per_step, seed)
@@ -596,7 +599,20 @@ def write_big_steps_log(path: str | Path, target_bytes: int, seed: int = 0, *, r
 # --- the bundled default set ------------------------------------------------------------------
 
 BUNDLED_SETTINGS: dict[str, Any] = {"n_prompts": 320, "seed": 2025, "response_bytes": 200}
-BUNDLED_PHASE2_SETTINGS: dict[str, Any] = {"n_prompts": 40, "seed": 2026, "response_bytes": 0}
+# The Phase 2 judge log trains on the bundled curriculum's A band: its prompts are rows of the
+# bundled dataset (so ``ddai-report`` joins every one of them to the curriculum), logged over a
+# few steps with some prompts seen again (learning curves), none of them orphans.
+BUNDLED_PHASE2_SETTINGS: dict[str, Any] = {"n_prompts": 40, "seed": 2026, "response_bytes": 0, "band": (0.1, 0.7),
+                                           "groups_per_step": 16, "repeat_fraction": 0.3}
+
+
+def phase2_rows(truth: GroundTruth, n: int, band: tuple[float, float]) -> list[RowTruth]:
+    """The first ``n`` dataset rows (dataset order) whose Phase 1 pooled mean NDCG is in ``band``
+    (inclusive): the prompts the default curriculum puts in its training bucket A."""
+    means = truth.pooled_mean_ndcg()
+    lo, hi = band
+    picked = [r for r in truth.rows if means.get(r.id) is not None and lo <= means[r.id] <= hi]
+    return picked[:n]
 
 
 def write_bundled(data_dir: str | Path) -> GroundTruth:
@@ -604,7 +620,8 @@ def write_bundled(data_dir: str | Path) -> GroundTruth:
 
     The default ``python -m ddai.launch`` run buckets ``gspo_phase1.json`` against
     ``slidevqa_train_example.parquet``; ``gspo_gemini_output.jsonl`` is a small Phase 2 judge log
-    for ``ddai-report``; ``ground_truth.json`` says what was generated.
+    of prompts from that curriculum's training band, for ``ddai-report`` (it joins to the
+    curriculum) and the next-round presets; ``ground_truth.json`` says what was generated.
     """
     data_dir = Path(data_dir)
     s = BUNDLED_SETTINGS
@@ -615,7 +632,9 @@ def write_bundled(data_dir: str | Path) -> GroundTruth:
 
     with tempfile.TemporaryDirectory() as tmp:
         write_example_set(tmp, p2["n_prompts"], p2["seed"], shapes=("phase2_jsonl",),
-                          response_bytes=p2["response_bytes"], write_truth=False)
+                          response_bytes=p2["response_bytes"], write_truth=False,
+                          rows=phase2_rows(truth, p2["n_prompts"], p2["band"]), coverage=1.0, orphan_fraction=0.0,
+                          groups_per_step=p2["groups_per_step"], repeat_fraction=p2["repeat_fraction"])
         data = (Path(tmp) / DEFAULT_NAMES["phase2_jsonl"]).read_bytes()
     with atomic_path(data_dir / DEFAULT_NAMES["phase2_jsonl"]) as tmp_path:
         tmp_path.write_bytes(data)

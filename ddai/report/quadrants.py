@@ -8,7 +8,9 @@ NDCG, so each rollout (and each prompt, by its means) falls in one of
   failure           judge low,  NDCG low
 "High" means ≥ the threshold (options ``--judge-high`` / ``--ndcg-high``). Guessing and
 reasoning failure are the two cases the users' Phase 3 plan trains on differently, and the
-prompts with the largest gap between mean judge and mean NDCG are listed first.
+prompts with the largest gap between mean judge and mean NDCG are listed first, labelled by
+the gap's direction (``judge>NDCG`` / ``NDCG>judge``) with their quadrant beside it: a prompt
+at judge 0.74 / NDCG 0.90 is solved, not a reasoning failure.
 Rollouts missing either score are counted as ``unscored`` and left out of the quadrants.
 """
 
@@ -21,6 +23,7 @@ import pandas as pd
 
 from ddai.report.logstats import QUADRANTS, Thresholds
 from ddai.report.summarize import LogReport, _r
+from ddai.report.views import direction
 
 
 def classify(judge: np.ndarray, ndcg: np.ndarray, th: Thresholds) -> np.ndarray:
@@ -66,6 +69,6 @@ def discordant(df: pd.DataFrame, top: int) -> list[dict[str, Any]]:
     return [{
         "prompt": r.prompt, "rollouts": int(r.n), "judge_mean": _r(r.judge_mean), "ndcg_mean": _r(r.ndcg_mean),
         "gap": _r(r.judge_mean - r.ndcg_mean),
-        "kind": "guessing" if r.judge_mean > r.ndcg_mean else "reasoning_failure",
+        "kind": direction(r.judge_mean, r.ndcg_mean),
         "quadrant": r.quadrant,
     } for r in d.itertuples()]

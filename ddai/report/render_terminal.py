@@ -168,10 +168,11 @@ def render_log(s: dict[str, Any], console: Console) -> None:
         qt.caption = f"unscored: {q['rollouts']['unscored']:,} rollouts, {q['prompts']['unscored']:,} prompts"
         console.print(qt)
         if q["most_discordant"]:
-            dt = _table("Most discordant prompts", ["prompt", "kind", "rollouts", "judge", "ndcg", "gap"])
+            dt = _table("Most discordant prompts", ["prompt", "direction", "quadrant", "rollouts", "judge", "ndcg",
+                                                      "gap"], left=3)
             for d in q["most_discordant"]:
-                dt.add_row(d["prompt"], d["kind"], f(d["rollouts"]), f(d["judge_mean"]), f(d["ndcg_mean"]),
-                           f(d["gap"]))
+                dt.add_row(d["prompt"], d["kind"], QLABEL.get(d.get("quadrant") or "", "—").split(" (")[0],
+                           f(d["rollouts"]), f(d["judge_mean"]), f(d["ndcg_mean"]), f(d["gap"]))
             console.print(dt)
 
     cj = s.get("curriculum_join")

@@ -1,11 +1,12 @@
 """The Gemini judge (google-genai SDK): one bounded, cached, costed judgment per rollout.
 
-Two prompts, chosen by ``RewardConfig.judge_mode``:
-- ``trajectory``: retrieved and reference page images + the searcher's whole response + the
-  reference answer -> JSON {answer_accuracy, visual_grounding, reasoning_consistency, final_score};
-- ``answer``: text only, question + reference + generated answer -> JSON {score}.
+The prompt, its answer schema and its generation settings come from the judge mode
+(``ddai.reward.prompts``): ``production_text`` (default, the users' text judge),
+``trajectory_vlm`` (page images + the whole response) or ``answer``.
 A judgment that fails after bounded retries comes back with ``failed=True`` and the error;
 it is never cached, so a later job pays for it again instead of replaying a fake score.
+A page image that cannot be read fails the judgment (counted in ``image_errors``): it is
+never silently left out, because the judge would then grade without the evidence.
 """
 
 from __future__ import annotations
@@ -22,44 +23,11 @@ from typing import Any
 
 from ddai.clients.pricing import Usage, cost_usd, gemini_usage
 from ddai.clients.retry import CallFailed, RetryableResult, call_with_retry
+from ddai.clients.secrets import safe_text
 from ddai.reward.cache import JudgeCache, cache_key, response_hash
 from ddai.reward.config import RewardConfig
-
-SUBSCORE_KEYS = ("answer_accuracy", "visual_grounding", "reasoning_consistency")
-
-TRAJECTORY_PROMPT_V1 = """You grade a visual search agent that looked at slide images to answer a question.
-Images: [Retrieved: {n_retrieved}, Reference: {n_reference}] (retrieved pages first, in viewing order, then the reference pages that contain the answer).
-
-Question: {query}
-Reference answer: {reference_answer}
-Final answer given: {generated_answer}
-
-Agent trajectory:
-{response}
-
-Score each criterion from 0.0 to 1.0:
-- answer_accuracy: does the final answer mean the same as the reference answer (lenient on formatting)?
-- visual_grounding: did the agent find and look at pages that support the answer?
-- reasoning_consistency: are the agent's steps coherent and consistent with what the pages show?
-- final_score: your overall grade, dominated by answer_accuracy.
-Reply with JSON only."""
-
-ANSWER_PROMPT_V1 = """You judge whether a generated answer is correct.
-Question: {query}
-Reference answer: {reference_answer}
-Generated answer: {generated_answer}
-
-Judge semantic equivalence and be lenient with formatting. 1.0 = correct, 0.5-0.9 = partially
-correct, 0.0 = wrong or missing. Reply with JSON only: {{"score": <number>}}"""
-
-PROMPTS = {("trajectory", "v1"): TRAJECTORY_PROMPT_V1, ("answer", "v1"): ANSWER_PROMPT_V1}
-
-TRAJECTORY_SCHEMA = {
-    "type": "OBJECT",
-    "properties": {k: {"type": "NUMBER"} for k in (*SUBSCORE_KEYS, "final_score")},
-    "required": [*SUBSCORE_KEYS, "final_score"],
-}
-ANSWER_SCHEMA = {"type": "OBJECT", "properties": {"score": {"type": "NUMBER"}}, "required": ["score"]}
+from ddai.reward.prompts import SUBSCORE_KEYS, JudgePrompt
+from ddai.reward.storage import cause
 
 
 @dataclass
@@ -84,24 +52,34 @@ class Judgment:
     cache_hit: bool
     failed: bool
     error: str | None
+    image_errors: int = 0  # page images that could not be read (the judgment then failed, unpaid)
+
+
+class ImageUnreadable(Exception):
+    """A page image the trajectory judge needs cannot be opened: a configuration or data error."""
 
 
 def _clip(value: Any) -> float:
+    """float() as the reference does (numbers, numeric strings), clipped to [0, 1]; NaN is unusable."""
     number = float(value)
     if math.isnan(number):
         raise ValueError("NaN score")
     return min(1.0, max(0.0, number))
 
 
-def parse_verdict(text: str, mode: str) -> tuple[float, dict[str, float | None]]:
-    """Judge JSON text -> (score, subscores). Raises ValueError on anything unusable."""
+def parse_verdict(text: str, prompt: JudgePrompt) -> tuple[float, dict[str, float | None]]:
+    """Judge JSON text -> (score, subscores). Raises ValueError on anything unusable.
+
+    The reference scored an unparseable reply 0.0 as if it were a judgment; here it is
+    retried and, if it stays unusable, the judgment fails (and is handled by the failure policy).
+    """
     data = json.loads(text)
     if not isinstance(data, dict):
         raise ValueError("judge reply is not a JSON object")  # noqa: TRY004 - one error type for "unusable"
-    if mode == "trajectory":
-        subs = {k: _clip(data[k]) for k in SUBSCORE_KEYS}
+    if prompt.score_field == "final_score":
+        subs: dict[str, float | None] = {k: _clip(data[k]) for k in SUBSCORE_KEYS}
         return _clip(data["final_score"]), subs
-    score = _clip(data["score"])
+    score = _clip(data[prompt.score_field])
     return score, {"answer_accuracy": score, "visual_grounding": None, "reasoning_consistency": None}
 
 
@@ -125,6 +103,11 @@ class GeminiJudge:
         self._inflight: dict[str, asyncio.Future] = {}
         self.paid_attempts = 0  # HTTP calls sent (a retried judgment counts each attempt)
         self._gen_config: Any = None
+        self.prompt = config.prompt
+        # Instrumentation: called once per judgment that missed the cache with True (this
+        # process pays) or False (another process is paying; this one waits). Tests use it to
+        # synchronise on events instead of time.
+        self.on_claim: Any = None
 
     # -- clients are bound to the event loop that created them (aiohttp sessions are) --
     def _loop_key(self) -> asyncio.AbstractEventLoop:
@@ -155,9 +138,9 @@ class GeminiJudge:
         return sem
 
     def key_for(self, req: JudgeRequest) -> str:
-        text = req.response if self.config.judge_mode == "trajectory" else req.generated_answer
+        text = req.response if self.prompt.judges_whole_response else req.generated_answer
         return cache_key(
-            req.prompt_id, response_hash(text), self.config.judge_model, self.config.prompt_version, self.config.judge_mode
+            req.prompt_id, response_hash(text), self.config.judge_model, self.prompt.version, self.prompt.mode
         )
 
     async def judge(self, req: JudgeRequest) -> Judgment:
@@ -186,7 +169,8 @@ class GeminiJudge:
                     return result
             result = await self._judge_uncached(req)
             if not result.failed and self.cache is not None:
-                self.cache.put(key, _to_cache(result))
+                # stored (fsynced) before anyone writes its log line; the disk wait is off the loop
+                await asyncio.get_running_loop().run_in_executor(None, self.cache.put, key, _to_cache(result))
             future.set_result(result)
             return result
         except BaseException as exc:
@@ -207,10 +191,16 @@ class GeminiJudge:
         assert self.cache is not None
         lease = self.config.retry.total_budget_s + self.config.retry.timeout_s + 30.0
         delay = 0.05
+        told = False
         while True:
             if self.cache.claim(key, lease):
+                if not told and self.on_claim is not None:
+                    self.on_claim(key, True)
                 hit = self.cache.get(key)  # stored between our lookup and our claim?
                 return True, hit
+            if not told and self.on_claim is not None:
+                self.on_claim(key, False)
+            told = True
             await asyncio.sleep(delay)
             delay = min(1.0, delay * 1.5)
             hit = self.cache.get(key)
@@ -218,12 +208,17 @@ class GeminiJudge:
                 return False, hit
 
     async def _judge_uncached(self, req: JudgeRequest) -> Judgment:
-        mode = self.config.judge_mode
-        if mode == "trajectory" and (req.retrieved_images or req.reference_images):
-            # reading page images is file I/O: keep it off the event loop
-            contents = await asyncio.get_running_loop().run_in_executor(None, self._contents, req)
-        else:
-            contents = self._contents(req)
+        prompt = self.prompt
+        try:
+            if prompt.uses_images and (req.retrieved_images or req.reference_images):
+                # reading page images is file I/O: keep it off the event loop
+                contents = await asyncio.get_running_loop().run_in_executor(None, self._contents, req)
+            else:
+                contents = self._contents(req)
+        except ImageUnreadable as exc:
+            return Judgment(score=None, subscores={k: None for k in SUBSCORE_KEYS}, usage=Usage(), cost_usd=0.0,
+                            latency_s=0.0, attempts=0, cache_hit=False, failed=True,
+                            error=safe_text(f"image_unreadable: {exc.args[0]}"), image_errors=int(exc.args[1]))
         if self._gen_config is None:
             self._gen_config = self._generation_config()
         gen_config = self._gen_config
@@ -239,7 +234,7 @@ class GeminiJudge:
                 )
             usage_total = usage_total.add(gemini_usage(getattr(resp, "usage_metadata", None)))
             try:
-                return parse_verdict(resp.text or "", mode)
+                return parse_verdict(resp.text or "", prompt)
             except (ValueError, KeyError, TypeError) as exc:
                 raise RetryableResult(f"unusable judge reply: {exc}") from exc
 
@@ -255,7 +250,7 @@ class GeminiJudge:
                 attempts=exc.attempts,
                 cache_hit=False,
                 failed=True,
-                error=str(exc),
+                error=safe_text(str(exc)),
             )
         score, subs = outcome.value  # type: ignore[misc]
         return Judgment(
@@ -273,15 +268,20 @@ class GeminiJudge:
     def _generation_config(self) -> Any:
         from google.genai import types
 
-        cfg: dict[str, Any] = {
-            "temperature": self.config.judge_temperature,
-            "response_mime_type": "application/json",
-            "response_schema": TRAJECTORY_SCHEMA if self.config.judge_mode == "trajectory" else ANSWER_SCHEMA,
-        }
+        # What is not set here is not sent: the SDK / model default applies (as in the reference).
+        cfg: dict[str, Any] = {"response_mime_type": "application/json", "response_schema": self.prompt.schema}
+        temperature = self.config.judge_temperature
+        if temperature is None:
+            temperature = self.prompt.temperature
+        if temperature is not None:
+            cfg["temperature"] = temperature
         if self.config.judge_max_output_tokens:
             cfg["max_output_tokens"] = self.config.judge_max_output_tokens
-        if self.config.judge_thinking_level:
-            cfg["thinking_config"] = types.ThinkingConfig(thinking_level=self.config.judge_thinking_level.upper())
+        level = self.config.judge_thinking_level or (
+            self.prompt.thinking_level if self.config.judge_thinking_budget is None else None
+        )
+        if level:
+            cfg["thinking_config"] = types.ThinkingConfig(thinking_level=level.upper())
         elif self.config.judge_thinking_budget is not None:
             cfg["thinking_config"] = types.ThinkingConfig(thinking_budget=self.config.judge_thinking_budget)
         return types.GenerateContentConfig(**cfg)
@@ -289,30 +289,30 @@ class GeminiJudge:
     def _contents(self, req: JudgeRequest) -> list[Any]:
         from google.genai import types
 
-        template = PROMPTS.get((self.config.judge_mode, self.config.prompt_version))
-        if template is None:
-            from ddai.errors import ConfigError
-
-            raise ConfigError(
-                f"no {self.config.judge_mode} prompt for prompt_version={self.config.prompt_version!r}",
-                where="reward_kwargs.prompt_version",
-                expected=", ".join(sorted({v for m, v in PROMPTS if m == self.config.judge_mode})),
-            )
+        prompt = self.prompt
         parts: list[Any] = []
         n_ret = n_ref = 0
-        if self.config.judge_mode == "trajectory":
+        if prompt.uses_images:
             budget = self.config.max_judge_images
-            for path in req.retrieved_images:
-                if n_ret < budget and Path(path).is_file():
-                    parts.append(types.Part.from_bytes(data=Path(path).read_bytes(), mime_type=_mime(path)))
-                    n_ret += 1
-            for path in req.reference_images:
-                if n_ret + n_ref < budget and Path(path).is_file():
-                    parts.append(types.Part.from_bytes(data=Path(path).read_bytes(), mime_type=_mime(path)))
-                    n_ref += 1
-        text = template.format(
-            n_retrieved=n_ret,
-            n_reference=n_ref,
+            failed: list[str] = []
+            for kind, paths in (("retrieved", req.retrieved_images), ("reference", req.reference_images)):
+                for path in paths:
+                    if n_ret + n_ref >= budget:
+                        break
+                    try:
+                        data = Path(path).read_bytes()
+                    except OSError as exc:
+                        failed.append(f"{path}: {cause(exc)}")
+                        continue
+                    parts.append(types.Part.from_bytes(data=data, mime_type=_mime(path)))
+                    if kind == "retrieved":
+                        n_ret += 1
+                    else:
+                        n_ref += 1
+            if failed:
+                raise ImageUnreadable("; ".join(failed), len(failed))
+        text = prompt.text.format(
+            image_description=f"[Retrieved: {n_ret}, Reference: {n_ref}]",
             query=req.query,
             reference_answer=req.reference_answer,
             generated_answer=req.generated_answer,

@@ -1,9 +1,15 @@
-"""Append-only JSON Lines log of every judged rollout (``logs/gspo_gemini_output.jsonl``).
+"""The judge log: one JSON line per scored rollout, one file per writer process.
 
-Each record is written with ONE ``os.write`` of the whole line to an ``O_APPEND`` file
-descriptor: POSIX appends are atomic with respect to the file offset, so lines from many
-threads and processes never interleave, and nothing is buffered in Python (a crash loses at
-most the line being written, never a flushed one). ddai-report reads this file.
+``log_path`` names the log (``logs/gspo_gemini_output.jsonl``); each reward-worker process
+writes ``<dir>/<stem>.<host>.<job>.<pid><suffix>`` (e.g.
+``logs/gspo_gemini_output.node07.81234.5512.jsonl``) and nothing else. Readers take every
+file matching ``<stem>.*<suffix>`` in that directory (plus ``<stem><suffix>`` itself, written
+by older versions): see :func:`log_files`. One writer per file means lines never interleave,
+even on NFS across hosts; each line is one ``os.write`` so a crash loses at most the line being
+written (readers skip a partial last line).
+
+A write that fails (disk full, permission, I/O error) raises :class:`RewardStorageError`
+naming the file and the cause: the run must stop rather than lose lines silently.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ddai.reward.storage import storage_error, writer_id
+
 # The report helper relies on these keys; every record carries all of them.
 LOG_KEYS = (
     "uid", "dataset_id", "sample_idx", "step", "query", "generated_answer", "reference_answer",
@@ -23,14 +31,36 @@ LOG_KEYS = (
 )
 
 
-class JudgeLog:
-    """One JSON object per line; safe for concurrent writers (threads and processes)."""
+def writer_path(log_path: str | os.PathLike[str], writer: str | None = None) -> Path:
+    """The file this process writes for ``log_path``: ``<stem>.<host>.<job>.<pid><suffix>``."""
+    base = Path(log_path)
+    suffix = base.suffix or ".jsonl"
+    stem = base.name[: -len(base.suffix)] if base.suffix else base.name
+    return base.with_name(f"{stem}.{writer or writer_id()}{suffix}")
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+def log_files(log_path: str | os.PathLike[str]) -> list[Path]:
+    """Every file of the judge log named by ``log_path`` (all hosts, jobs and processes), sorted."""
+    base = Path(log_path)
+    suffix = base.suffix or ".jsonl"
+    stem = base.name[: -len(base.suffix)] if base.suffix else base.name
+    if not base.parent.is_dir():
+        return []
+    found = sorted(base.parent.glob(f"{stem}.*{suffix}"))
+    return ([base] if base.is_file() else []) + [p for p in found if p != base]
+
+
+class JudgeLog:
+    """This process's file of the judge log; safe for many threads."""
+
+    def __init__(self, log_path: str | os.PathLike[str], *, writer: str | None = None):
+        self.path = writer_path(log_path, writer)
         self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise storage_error("judge log", self.path, "open for appending", exc) from exc
 
     def write(self, record: dict[str, Any]) -> None:
         missing = [k for k in LOG_KEYS if k not in record]
@@ -38,11 +68,13 @@ class JudgeLog:
             raise ValueError(f"judge log record lacks keys {missing}")
         line = (json.dumps(record, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode("utf-8")
         with self._lock:
-            view = memoryview(line)
-            written = os.write(self._fd, view)
-            # A regular file on a local disk takes the whole buffer; loop only for safety.
-            while written < len(line):
-                written += os.write(self._fd, view[written:])
+            try:
+                view = memoryview(line)
+                written = os.write(self._fd, view)
+                while written < len(line):  # a regular file takes the whole buffer; loop for safety
+                    written += os.write(self._fd, view[written:])
+            except OSError as exc:
+                raise storage_error("judge log", self.path, "append a line", exc) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -139,3 +139,41 @@ def test_cli_writes_requested_shapes(tmp_path):
 def test_bundled_settings_are_what_the_docs_say():
     truth = json.loads((DATA_DIR / "ground_truth.json").read_text())
     assert truth["seed"] == BUNDLED_SETTINGS["seed"] and truth["settings"]["n_prompts"] == BUNDLED_SETTINGS["n_prompts"]
+
+
+def test_bundled_judge_log_joins_the_bundled_curriculum():
+    """The showcase log (``ddai-report``, next-round presets) is a Phase 2 run on the bundled
+    curriculum's A band: every prompt is a row of the bundled dataset, none is an orphan."""
+    import sys as _sys
+
+    _sys.path.insert(0, str(Path(__file__).parent))
+    from engine_helpers import make_cfg
+
+    from ddai.curriculum import pipeline
+
+    ids = set(pq.read_table(EXAMPLE_DATASET).column("id").to_pylist())
+    recs = [json.loads(line) for line in (DATA_DIR / "gspo_gemini_output.jsonl").read_text().splitlines()]
+    logged = {r["dataset_id"] for r in recs}
+    assert len(logged) == 40 and logged <= ids
+    steps = {}
+    for r in recs:
+        steps.setdefault(r["dataset_id"], set()).add(r["step"])
+    assert len({r["step"] for r in recs}) >= 3 and any(len(s) > 1 for s in steps.values())
+    # the bundled Phase 1 log and dataset are unchanged: the default buckets are the pinned ones,
+    # and every prompt of the judge log is in the training bucket
+    with tempfile.TemporaryDirectory() as tmp:
+        pipeline.run(make_cfg(out_dir=tmp))
+        man = json.loads((Path(tmp) / "manifest.json").read_text())
+        stats = pq.read_table(Path(tmp) / "prompt_stats.parquet").to_pylist()
+    assert {k: man["buckets"][k] for k in ("A", "B", "0", "unmatched")} == {"A": 87, "B": 121, "0": 27,
+                                                                           "unmatched": 85}
+    bucket = {r["dataset_id"]: r["bucket"] for r in stats if r["dataset_id"]}
+    assert {bucket[i] for i in logged} == {"A"}
+
+
+def test_cli_regenerates_the_bundled_set(tmp_path):
+    res = subprocess.run([sys.executable, str(REPO / "tools" / "make_example_data.py"), "--bundled", "--out",
+                          str(tmp_path)], capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0, res.stderr
+    for name in ("gspo_phase1.json", "gspo_gemini_output.jsonl", "ground_truth.json"):
+        assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name

@@ -27,11 +27,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-# Retry bounds that keep tests fast (tiny positive backoffs; a short per-attempt timeout).
+# Retry bounds that keep tests fast (tiny positive backoffs). The per-attempt timeout is a
+# generous BOUND, never a margin a test depends on: a loaded machine must not turn a slow
+# answer into a retry. Tests of timeouts hold a request on an event instead (("hold", event)).
 FAST_RETRY = {"max_attempts": 4, "initial_delay_s": 0.01, "max_delay_s": 0.05, "jitter_s": 0.01,
-              "total_budget_s": 20.0, "timeout_s": 2.0}
+              "total_budget_s": 300.0, "timeout_s": 60.0}
+HOLD_LIMIT_S = 120.0  # a held request is answered at the latest after this (a hung test still ends)
 
-Action = tuple  # ("ok",), ("status", code), ("sleep", seconds), ("truncated",), ("text", raw)
+# ("ok",), ("status", code[, message]), ("sleep", seconds), ("hold", threading.Event), ("truncated",), ("text", raw)
+Action = tuple
 
 
 class _Server(ThreadingHTTPServer):
@@ -53,6 +57,10 @@ class FakeServer:
         self.latency_s = 0.0
         self.jitter_s = 0.0
         self.error_latency_s: float | None = None  # None: scripted errors also wait latency_s
+        # When set, every request waits until the event is set (tests release it on an event
+        # of their own, e.g. "every process has claimed or is waiting"), then is answered.
+        self.gate: threading.Event | None = None
+        self.arrived = threading.Condition()  # notified on every request (for tests that wait on arrivals)
         self._rng_state = 12345
         outer = self
 
@@ -156,7 +164,15 @@ class FakeServer:
             self.calls += 1
             call_no = self.calls
             self.requests.append({"path": path, "headers": headers, "body": body})
+        with self.arrived:
+            self.arrived.notify_all()
         action = self.next_action(call_no, body if isinstance(body, dict) else {})
+        gate = self.gate
+        if gate is not None:
+            gate.wait(HOLD_LIMIT_S)
+        if action[0] == "hold":
+            action[1].wait(HOLD_LIMIT_S)
+            action = ("ok",)
         if action[0] == "status" and self.error_latency_s is not None:
             time.sleep(self.error_latency_s)
         elif self.latency_s or self.jitter_s:
@@ -171,6 +187,20 @@ class FakeServer:
 
     def respond(self, path: str, headers: dict, body: Any, action: Action) -> tuple[int, Any, dict]:
         raise NotImplementedError
+
+
+def wait_for_files(directory: Path, count: int, procs: list, what: str) -> None:
+    """Wait until ``count`` marker files exist in ``directory`` (events written by child processes).
+
+    Polls for an EVENT; the deadline only bounds a hung test and nothing depends on it. Fails
+    at once if a child exits with an error before the event.
+    """
+    deadline = time.monotonic() + HOLD_LIMIT_S
+    while len(list(directory.iterdir())) < count:
+        dead = [p for p in procs if p.poll() is not None and p.returncode != 0]
+        assert not dead, f"a child exited with {dead[0].returncode} before {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
 
 
 # ----------------------------------------------------------------------------- Gemini
@@ -201,8 +231,19 @@ def gemini_images(body: dict) -> list[bytes]:
 
 
 def _field(text: str, label: str) -> str:
-    m = re.search(rf"^{re.escape(label)}:[ \t]*(.*)$", text, re.MULTILINE)
+    m = re.search(rf"^(?:- )?{re.escape(label)}:[ \t]*(.*)$", text, re.MULTILINE)
     return m.group(1).strip() if m else ""
+
+
+def _section(text: str, title: str) -> str:
+    """Body of a markdown section '## <title>' up to the next heading."""
+    m = re.search(rf"^## {re.escape(title)}[ \t]*\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+    return m.group(1).strip() if m else ""
+
+
+def _last_answer(text: str) -> str:
+    found = re.findall(r"<answer>(.*?)</answer>", text, re.DOTALL)
+    return found[-1].strip() if found else ""
 
 
 class FakeGemini(FakeServer):
@@ -233,14 +274,15 @@ class FakeGemini(FakeServer):
         if not isinstance(body, dict) or not body.get("contents"):
             return self._error(400, "contents is required")
         if action[0] == "status":
-            return self._error(action[1], "scripted error")
+            return self._error(action[1], action[2] if len(action) > 2 else "scripted error")
         text = gemini_prompt_text(body)
         n_images = len(gemini_images(body))
         if action[0] == "text":
             reply = action[1]
         else:
-            given = _field(text, "Final answer given") or _field(text, "Generated answer")
-            ref = _field(text, "Reference answer")
+            given = (_field(text, "Final answer given") or _field(text, "Generated answer")
+                     or _section(text, "Assistant's answer") or _last_answer(text))
+            ref = _field(text, "Reference answer") or _section(text, "Reference answer")
             ok = bool(given) and given.casefold() == ref.casefold()
             schema = (body.get("generationConfig") or {}).get("responseSchema") or {}
             props = schema.get("properties", {})

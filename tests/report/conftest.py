@@ -170,3 +170,38 @@ def sweep_dir(tmp_path: Path) -> Path:
     write_curriculum(root / "10" / "curriculum", buckets={"A": 1, "B": 2, "0": 1, "unmatched": 3})
     (root / "sweep_summary.json").write_text(json.dumps([{"job": 0, "A": 2}, {"job": 1, "A": 3}, {"job": 10, "A": 1}]))
     return root
+
+
+# --- Phase 2 run directory (reportui: live view, --watch, --wandb into the training run) ----
+
+def write_phase2_run(run_dir: Path, log: Path, *, total_steps: int = 10, step: int = 2,
+                     wandb_run_id: str = "0123abcdstable42") -> Path:
+    """A run directory as ``task=phase2`` and the job chain leave it: plan.json (with the
+    judge log's path among the verl overrides and the chain's W&B run id), chain_state.json
+    with two jobs (one restart) and verl's checkpoint folders up to ``step``."""
+    ckpt = run_dir / "checkpoints"
+    for s in range(1, step + 1):
+        (ckpt / f"global_step_{s}").mkdir(parents=True, exist_ok=True)
+    (ckpt / "latest_checkpointed_iteration.txt").write_text(str(step))
+    plan = {"version": 1, "run_dir": str(run_dir), "checkpoint_dir": str(ckpt), "train_file": "/data/a.parquet",
+            "train_rows": 640, "steps_per_epoch": 10, "total_steps": total_steps, "save_freq": 1,
+            "overrides": ["trainer.project_name=ddai-test", "trainer.experiment_name=week1",
+                          f"+reward.custom_reward_function.reward_kwargs.log_path={log}"],
+            "command": [], "required_env": [], "sbatch_args": [], "max_restarts": 5, "max_no_progress": 2,
+            "nodes": 1, "gpus_per_node": 8, "wandb_run_id": wandb_run_id, "notes": []}
+    (run_dir / "plan.json").write_text(json.dumps(plan, indent=2))
+    t0 = 1_790_000_000.0
+    state = {"version": 1, "status": "running", "message": "job 102 training from step 1 of 10",
+             "restarts": 1, "no_progress": 0, "checkpoints": [], "progress": {"step": step, "total": total_steps},
+             "running_job": "102",
+             "jobs": [{"job_id": "101", "slurm_restart_count": 0, "started": t0, "ended": t0 + 3600,
+                       "ckpt_at_start": 0, "ckpt_at_end": 1, "rc": 143, "end_reason": "time limit"},
+                      {"job_id": "102", "slurm_restart_count": 0, "started": t0 + 3700, "ended": None,
+                       "ckpt_at_start": 1, "ckpt_at_end": None, "rc": None}]}
+    (run_dir / "chain_state.json").write_text(json.dumps(state, indent=2))
+    return run_dir
+
+
+@pytest.fixture
+def phase2_run(tmp_path: Path, hand_log: Path) -> Path:
+    return write_phase2_run(tmp_path / "runs" / "week1", hand_log)

@@ -85,7 +85,8 @@ def test_quadrants_per_rollout_and_prompt(hand_log):
     disc = q["most_discordant"]
     assert [d["prompt"] for d in disc] == ["train_2", "train_1", "train_3"]
     assert disc[0]["gap"] == pytest.approx(0.2 - 3.631 / 4, abs=1e-6)
-    assert disc[0]["kind"] == "reasoning_failure" and disc[1]["kind"] == "guessing"
+    assert disc[0]["kind"] == "NDCG>judge" and disc[1]["kind"] == "judge>NDCG"
+    assert disc[1]["quadrant"] == "solved"     # judge .95 / NDCG .625: both high, ranked by direction
 
 
 def test_thresholds_are_options(hand_log):

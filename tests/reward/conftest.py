@@ -29,7 +29,7 @@ def reward_kwargs(fake_gemini, tmp_path):
     return {
         "judge_base_url": fake_gemini.url,
         "retry": dict(FAST_RETRY),
-        "cache_path": str(tmp_path / "cache.sqlite"),
+        "cache_path": str(tmp_path / "cache"),
         "log_path": str(tmp_path / "logs" / "gspo_gemini_output.jsonl"),
-        "image_base_path": str(tmp_path / "img"),
+        "image_root": str(tmp_path / "img"),
     }

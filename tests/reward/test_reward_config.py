@@ -9,11 +9,20 @@ from ddai.errors import ConfigError
 from ddai.reward.config import RewardConfig
 
 
-def test_defaults_match_the_reference_design():
+def test_defaults_are_the_users_production_reward():
     cfg = RewardConfig.from_kwargs({})
-    assert (cfg.w_judge, cfg.w_ndcg) == (0.8, 0.2)
+    assert (cfg.w_judge, cfg.w_ndcg, cfg.w_format) == (0.8, 0.2, 0.0)
     assert cfg.log_path == "logs/gspo_gemini_output.jsonl"
-    assert cfg.judge_mode == "trajectory"
+    assert cfg.judge_mode == "production_text" and cfg.version == "p1"
+    assert cfg.prompt.temperature is None and cfg.prompt.thinking_level is None  # SDK defaults
+    assert cfg.judge_failure_policy == "drop"
+    assert cfg.image_root is None  # the text judge reads no images
+
+
+def test_modes_and_aliases():
+    assert RewardConfig.from_kwargs({"judge_mode": "trajectory", "image_root": "/data/img"}).judge_mode == "trajectory_vlm"
+    ans = RewardConfig.from_kwargs({"judge_mode": "answer"})
+    assert (ans.version, ans.prompt.temperature, ans.prompt.thinking_level) == ("v1", 0.0, "low")
 
 
 def test_nested_kwargs_and_partial_prices():
@@ -42,6 +51,11 @@ def test_omegaconf_containers_are_accepted():
         ({"retry": {"max_attempts": 0}}, "max_attempts=0"),
         ({"judge_failure_policy": "zero"}, "judge_failure_policy"),
         ({"generator": {"api": "completions"}}, "api='completions'"),
+        ({"image_base_path": "/x"}, "'image_base_path' (renamed)"),
+        ({"judge_mode": "trajectory_vlm"}, "image_root is not set"),
+        ({"judge_mode": "trajectory_vlm", "image_root": "rel/img"}, "image_root='rel/img'"),
+        ({"prompt_version": "v9"}, "prompt_version='v9'"),
+        ({"w_format": -1}, "w_format=-1"),
     ],
 )
 def test_bad_settings_name_key_and_expectation(kwargs, needle):

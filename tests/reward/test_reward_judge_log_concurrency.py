@@ -1,4 +1,4 @@
-"""The judge log and the cache under concurrent writers: threads AND processes."""
+"""The judge log and the cache under concurrent writers: threads AND processes (one file each)."""
 
 import json
 import multiprocessing as mp
@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from ddai.reward.cache import JudgeCache
-from ddai.reward.judge_log import LOG_KEYS, JudgeLog
+from ddai.reward.judge_log import LOG_KEYS, JudgeLog, log_files
 
 
 def _record(worker: int, i: int, pad: int) -> dict:
@@ -31,7 +31,7 @@ def _write_many(path: str, worker: int, n: int, pad: int) -> None:
 
 def test_lines_never_interleave_across_processes_and_threads(tmp_path):
     path = str(tmp_path / "logs" / "gspo_gemini_output.jsonl")
-    JudgeLog(path).close()  # the directory exists before the workers start
+    (tmp_path / "logs").mkdir()
     pad = 70_000  # far beyond PIPE_BUF: atomicity comes from one O_APPEND write, not small lines
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_write_many, args=(path, w, 25, pad)) for w in range(4)]
@@ -40,9 +40,13 @@ def test_lines_never_interleave_across_processes_and_threads(tmp_path):
     for p in procs:
         p.join(60)
         assert p.exitcode == 0
-    lines = open(path, encoding="utf-8").read().split("\n")
-    assert lines[-1] == ""
-    records = [json.loads(line) for line in lines[:-1]]
+    files = log_files(path)
+    assert len(files) == 4  # one file per writer process (the parent wrote none)
+    records = []
+    for f in files:
+        lines = f.read_text(encoding="utf-8").split("\n")
+        assert lines[-1] == ""
+        records += [json.loads(line) for line in lines[:-1]]
     assert len(records) == 4 * 4 * 25
     assert {(r["uid"], r["sample_idx"]) for r in records} == {(f"w{w}", i) for w in range(4) for i in range(100)}
     assert all(len(r["query"]) == pad for r in records)
@@ -61,7 +65,7 @@ def _cache_writer(path: str, worker: int) -> None:
 
 
 def test_cache_is_shared_by_processes_and_first_writer_wins(tmp_path):
-    path = str(tmp_path / "cache.sqlite")
+    path = str(tmp_path / "cache")
     JudgeCache(path).close()
     ctx = mp.get_context("fork")
     procs = [ctx.Process(target=_cache_writer, args=(path, w)) for w in range(3)]

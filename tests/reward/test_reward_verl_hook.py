@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ddai.reward.judge_log import LOG_KEYS
-from ddai.reward.verl_reward import RETURN_KEYS, compute_score
+from ddai.reward.judge_log import LOG_KEYS, log_files
+from ddai.reward.verl_reward import RETURN_KEYS, JudgmentUnavailable, compute_score
 
 HOOK = str(Path(__file__).resolve().parents[2] / "ddai" / "reward" / "verl_reward.py")
 
@@ -32,7 +32,8 @@ def _score(kwargs, **call):
 
 
 def _log(kwargs):
-    return [json.loads(line) for line in Path(kwargs["log_path"]).read_text().splitlines()]
+    files = log_files(kwargs["log_path"])
+    return [json.loads(line) for f in files for line in f.read_text().splitlines()]
 
 
 def test_judged_rollout_score_keys_and_log_line(fake_gemini, reward_kwargs):
@@ -47,7 +48,8 @@ def test_judged_rollout_score_keys_and_log_line(fake_gemini, reward_kwargs):
     assert line["retrieved_basenames"] == ["2_3", "2_7"] and line["reference_basenames"] == ["2_7"]
     assert line["judge_failed"] is False and line["error"] is None and line["cache_hit"] is False
     assert line["tokens"] == {"input": 1000, "output": 40, "thinking": 100, "total": 1140}
-    assert line["cost_usd"] > 0 and line["judge_model"] == "gemini-3-flash-preview" and line["prompt_version"] == "v1"
+    assert line["cost_usd"] > 0 and line["judge_model"] == "gemini-3-flash-preview" and line["prompt_version"] == "p1"
+    assert line["judge_mode"] == "production_text" and line["dropped"] is False
     assert set(line["judge_subscores"]) == {"answer_accuracy", "visual_grounding", "reasoning_consistency"}
 
 
@@ -58,16 +60,29 @@ def test_answer_falls_back_to_the_last_answer_tag_of_the_text(fake_gemini, rewar
     assert _log(reward_kwargs)[0]["generated_answer"] == "Debit"
 
 
-def test_judge_failure_is_flagged_and_scored_by_policy(fake_gemini, reward_kwargs):
+def test_judge_failure_is_logged_then_dropped_by_default(fake_gemini, reward_kwargs):
     fake_gemini.decide = lambda n, body: ("status", 503)
-    out = _score(reward_kwargs, solution_str=RESPONSE, ground_truth="Credit Cards", extra_info=_extra(step=1))
+    with pytest.raises(JudgmentUnavailable, match="train_2.*503.*dropped from its group"):
+        _score(reward_kwargs, solution_str=RESPONSE, ground_truth="Credit Cards", extra_info=_extra(step=1))
+    (line,) = _log(reward_kwargs)
+    assert line["judge_failed"] is True and line["dropped"] is True and line["final_score"] is None
+    assert line["failure_policy"] == "drop" and "503" in line["error"]
+
+
+@pytest.mark.parametrize("policy, extra, expected", [
+    ("zero_judge", {}, 0.2 / math.log2(3)),  # the reference: 0.8*0 + 0.2*ndcg
+    ("ndcg_only", {}, 1 / math.log2(3)),
+    ("fixed", {"judge_failure_reward": 0.5}, 0.5),
+])
+def test_explicit_failure_policies(fake_gemini, reward_kwargs, policy, extra, expected):
+    fake_gemini.decide = lambda n, body: ("status", 503)
+    out = _score({**reward_kwargs, "judge_failure_policy": policy, **extra}, solution_str=RESPONSE,
+                 ground_truth="Credit Cards", extra_info=_extra(step=1))
     assert out["judge_failed"] == 1.0 and math.isnan(out["judge_score"])
-    assert out["score"] == pytest.approx(1 / math.log2(3))  # ndcg_only
-    fixed = _score({**reward_kwargs, "judge_failure_policy": "fixed", "judge_failure_reward": 0.5},
-                   solution_str=RESPONSE, ground_truth="Credit Cards", extra_info=_extra(step=1))
-    assert fixed["score"] == 0.5
-    lines = _log(reward_kwargs)
-    assert all(l["judge_failed"] is True and "503" in l["error"] and l["judge_score"] is None for l in lines)
+    assert out["score"] == pytest.approx(expected)
+    (line,) = _log(reward_kwargs)
+    assert line["judge_failed"] is True and "503" in line["error"] and line["judge_score"] is None
+    assert line["failure_policy"] == policy and line["final_score"] == pytest.approx(expected)
 
 
 def test_same_keys_for_every_kind_of_sample(fake_gemini, reward_kwargs):
@@ -76,11 +91,12 @@ def test_same_keys_for_every_kind_of_sample(fake_gemini, reward_kwargs):
         dict(solution_str="<think>x</think><search>q</search>", extra_info=_extra(generated_answer=None)),  # no answer
         dict(solution_str=RESPONSE, extra_info=_extra(generator_failed=True, generator_error="500")),  # API failure
     ]
-    outs = [_score(reward_kwargs, ground_truth="Credit Cards", **s) for s in samples]
+    kwargs = {**reward_kwargs, "judge_failure_policy": "zero_judge"}
+    outs = [_score(kwargs, ground_truth="Credit Cards", **s) for s in samples]
     assert all(tuple(o) == RETURN_KEYS for o in outs)
     assert outs[1]["judge_score"] == 0.0 and outs[1]["judge_failed"] == 0.0
     assert outs[2]["judge_failed"] == 1.0
-    errors = [l["error"] for l in _log(reward_kwargs)]
+    errors = [l["error"] for l in _log(kwargs)]
     assert errors[0] is None and errors[1].startswith("no_answer") and errors[2].startswith("generator_failed")
     assert fake_gemini.calls == 1
 
@@ -89,6 +105,15 @@ def test_format_gate(fake_gemini, reward_kwargs):
     out = _score({**reward_kwargs, "format_gate": True, "format_fail_reward": -0.1}, solution_str=RESPONSE,
                  ground_truth="Credit Cards", extra_info=_extra(format_ok=False))
     assert out["score"] == -0.1 and out["format_ok"] == 0.0 and fake_gemini.calls == 0
+
+
+def test_format_term_is_additive_as_in_the_users_unified_script(fake_gemini, reward_kwargs):
+    """gspo_phase12_unified.sh: RM_FORMAT_COEF=0.1, RM_NDCG_COEF=0.5, RM_JUDGE_COEF=0.4, gate on."""
+    unified = {**reward_kwargs, "w_judge": 0.4, "w_ndcg": 0.5, "w_format": 0.1, "format_gate": True}
+    ok = _score(unified, solution_str=RESPONSE, ground_truth="Credit Cards", extra_info=_extra(format_ok=True))
+    assert ok["score"] == pytest.approx(0.4 * 1.0 + 0.5 / math.log2(3) + 0.1)
+    bad = _score(unified, solution_str=RESPONSE, ground_truth="Credit Cards", extra_info=_extra(format_ok=False))
+    assert bad["score"] == 0.0 and fake_gemini.calls == 1  # gated: not judged, not paid
 
 
 def test_repeated_batch_is_served_from_cache(fake_gemini, reward_kwargs):
