@@ -280,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         cmds["ddai-launch"] = [sys.executable, "-m", "ddai.launch", f"curriculum.phase1_log={log}",
                                f"curriculum.dataset={dataset}", f"curriculum.out_dir={tmp}/out",
                                f"hydra.run.dir={tmp}/run", "curriculum.progress=off", "curriculum.rule=threshold",
-                               "curriculum.match=deck", "curriculum.duplicates=latest"]
+                               "curriculum.match=deck", "curriculum.duplicates=latest",
+                               "curriculum.remainder=warn"]   # keep every A row, as the reference does
         for name, cmd in cmds.items():
             if name in skip:
                 continue

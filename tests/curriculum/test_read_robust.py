@@ -201,17 +201,34 @@ def big_log(tmp_path_factory) -> Path:
     return p
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except OSError:
+            continue
+    return out
+
+
 def _reading(pid: int, path: Path) -> bool:
-    """Whether process ``pid`` has ``path`` open (the reader is in the file)."""
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
+    """Whether process ``pid`` or one of its descendants has ``path`` open (the reader is in the file)."""
+    for p in _tree(pid):
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
             try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                if os.readlink(f"/proc/{p}/fd/{fd}") == str(path):
                     return True
             except OSError:
                 continue
-    except OSError:
-        return False
     return False
 
 
