@@ -14,7 +14,6 @@ there are any. Used to show that a reader rewrite changed nothing users can see.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import itertools
 import json
 import os

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ddai.curriculum.read_io import COMPRESSED_SUFFIXES, check_regular, inner_suffix, open_log, open_raw
+from ddai.curriculum.read_io import (
+    COMPRESSED_SUFFIXES,
+    check_regular,
+    inner_suffix,
+    open_log,
+    open_raw,
+)
 from ddai.curriculum.read_lines import Malformed, iter_lines, iter_parquet, parse_line
 from ddai.curriculum.records import Rollout
 from ddai.curriculum.stats import Group, GroupCollector
@@ -346,7 +352,7 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
                                      expected='{"<uid>": {"prompt": ..., "agents": [...]}}')
                 groups = val.items()
             else:
-                reason, text = val
+                _, text = val
                 groups = rs.members_of_unreadable(path, key, text, bad)
             for uid, group in groups:
                 try:

@@ -240,11 +240,10 @@ def iter_lines(path: Path, fh: BinaryIO, *, events: bool,
 def iter_parquet(path: Path, advance: Callable[[int], None], *,
                  on_malformed: Callable[[int, str], None]) -> Iterator[Rollout]:
     """Rollouts of a parquet log (one row per rollout, the JSON Lines field names as columns)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ddai.errors import InputError
-
-    import pyarrow as pa
 
     try:
         pf = pq.ParquetFile(path)

@@ -27,7 +27,12 @@ from typing import Any
 
 import msgspec
 
-from ddai.curriculum.fields import canonical_field, canonical_score, dataset_id_like, score_value
+from ddai.curriculum.fields import (
+    canonical_field,
+    canonical_score,
+    dataset_id_like,
+    score_value,
+)
 from ddai.curriculum.read_steps import deck_ids_cached, question_cached
 from ddai.curriculum.stats import SCORE_FIELDS, GroupCollector
 
@@ -69,7 +74,7 @@ class TypedStep:
         self.has_details = has_details
 
     @classmethod
-    def from_step(cls, step: Any) -> "TypedStep | None":
+    def from_step(cls, step: Any) -> TypedStep | None:
         """The decoder for a log whose first step (parsed the general way) is ``step``; None when
         the layout is one the typed path cannot reproduce exactly."""
         if not isinstance(step, dict) or not step:

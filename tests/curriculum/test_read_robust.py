@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engine_helpers import make_cfg  # noqa: E402
+from engine_helpers import make_cfg
 
 from ddai.curriculum import pipeline
 from ddai.curriculum.match import normalize_question

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from engine_helpers import make_cfg  # noqa: E402
+from engine_helpers import make_cfg
 
 from ddai.curriculum import pipeline
 from ddai.curriculum.match import normalize_question
