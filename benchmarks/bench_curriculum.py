@@ -12,12 +12,18 @@ What is compared (each in its own subprocess; wall time and peak RSS from ``os.w
   curriculum.dataset=... curriculum.out_dir=...`` (reading, stats, matching, buckets, parquet
   outputs, manifest).
 
-The log (>= ``--size-mb``, realistic ~2 KB responses) is generated once with
-``ddai.examples.generate`` and cached under ``--cache-dir`` (default ``~/.cache/ddai/bench``,
-outside the repository). Prints a table on stderr and the figures as JSON on stdout.
+The log has the users' shape: a 6,667-row dataset whose prompts recur at many steps (about 12
+groups per prompt, fresh uuids each time), 5 agents per group, and ``--rollout-kb`` KB per
+rollout (default 1.0, the users' Phase 1 rollouts: a few tags, a search, a short think; 2.7 is
+the size the readers were first tuned on). Rollouts come from ``ddai.examples.generate``
+(a seed log of the dataset), resampled into steps of 128 groups until the log reaches
+``--size-mb``. Logs are cached under ``--cache-dir`` (default ``~/.cache/ddai/bench``, outside
+the repository). Every variant runs in the same invocation, one after the other, so the ratios
+compare like with like on a shared machine. Prints a table on stderr and JSON on stdout.
 
-    python benchmarks/bench_curriculum.py                # 400 MB, the issue's setting
-    python benchmarks/bench_curriculum.py --size-mb 50   # a quick run
+    python benchmarks/bench_curriculum.py                      # 400 MB of 1 KB rollouts
+    python benchmarks/bench_curriculum.py --rollout-kb 2.7     # the same bytes in 2.7 KB rollouts
+    python benchmarks/bench_curriculum.py --tiny               # seconds: what the test suite runs
 """
 
 from __future__ import annotations
@@ -32,7 +38,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 3  # bump when the generator's output changes, to refresh the cache
+GENERATOR_VERSION = 5  # bump when the generator's output changes, to refresh the cache
+USERS_ROWS = 6667        # the users' Phase 1 dataset (DDAI-46: 1,560 + 2,791 + 637 + 1,679 rows)
+GROUPS_PER_STEP = 128
+N_AGENTS = 5
 
 
 # --- the variants (run in child processes) ----------------------------------------------------
@@ -123,6 +132,20 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
+def _last_json(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {}
+
+
 def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     """Run ``cmd``; wall time and peak RSS.
 
@@ -158,25 +181,81 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict:
             "peak_rss_mb": max(usage.ru_maxrss, peak[0]) / 1024, "stdout": out.decode(errors="replace")}
 
 
-def ensure_data(cache: Path, size_mb: int, seed: int, response_bytes: int) -> tuple[Path, Path]:
-    from ddai.examples.generate import write_big_steps_log
+def _seed_rollout_bytes(tmp: Path, response_bytes: int, rows: int, seed: int) -> tuple[Path, Path, float]:
+    """A seed log (one group per covered row) + dataset; mean bytes per rollout of the seed log."""
+    from ddai.examples.generate import write_example_set
 
-    tag = f"v{GENERATOR_VERSION}_{size_mb}mb_s{seed}_r{response_bytes}"
+    write_example_set(tmp, n_prompts=rows, seed=seed, shapes=("steps_json",), response_bytes=response_bytes,
+                      n_agents=N_AGENTS, groups_per_step=GROUPS_PER_STEP, write_truth=False, nan_scores=False,
+                      bad_score_fraction=0.0)
+    log = tmp / "gspo_phase1.json"
+    data = json.loads(log.read_bytes())
+    n = sum(len(g["agents"]) for groups in data.values() for g in groups.values())
+    return log, tmp / "slidevqa_train_example.parquet", log.stat().st_size / max(n, 1)
+
+
+def write_users_shape_log(log: Path, dataset: Path, size_bytes: int, rollout_bytes: int, seed: int,
+                          rows: int = USERS_ROWS) -> dict:
+    """A step-keyed log of the users' shape (see the module docstring); returns its counts."""
+    import random
+    import shutil
+    import uuid
+
+    with tempfile.TemporaryDirectory(prefix="ddai-bench-seed-") as tmp:
+        # calibrate the response length so that one rollout takes ``rollout_bytes`` on disk
+        _, _, base = _seed_rollout_bytes(Path(tmp) / "probe", 0, 50, seed)
+        response = max(0, int((rollout_bytes - base) / 1.08))
+        seed_log, seed_ds, _ = _seed_rollout_bytes(Path(tmp) / "seed", response, rows, seed)
+        groups = [g for groups in json.loads(seed_log.read_bytes()).values() for g in groups.values()]
+        shutil.copyfile(seed_ds, dataset)
+    rng = random.Random(seed)
+    written = n_groups = n_rollouts = 0
+    step = 0
+    tmp_log = log.with_name("." + log.name + ".tmp")
+    with open(tmp_log, "w", encoding="utf-8") as fh:
+        fh.write("{")
+        while written < size_bytes:
+            step += 1
+            parts = []
+            for _ in range(GROUPS_PER_STEP):
+                g = groups[rng.randrange(len(groups))]
+                uid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+                parts.append(f"{json.dumps(uid)}: {json.dumps(g, ensure_ascii=False)}")
+                n_groups += 1
+                n_rollouts += len(g["agents"])
+            text = ("" if step == 1 else ", ") + f'"step_{step}": {{' + ", ".join(parts) + "}"
+            fh.write(text)
+            written += len(text.encode("utf-8"))
+        fh.write("}")
+    counts = {"steps": step, "groups": n_groups, "rollouts": n_rollouts, "dataset_rows": rows,
+              "rollout_bytes_target": rollout_bytes}
+    log.with_suffix(".counts.json").write_text(json.dumps(counts))
+    os.replace(tmp_log, log)
+    return counts
+
+
+def ensure_data(cache: Path, size_mb: float, seed: int, rollout_kb: float, rows: int = USERS_ROWS) -> tuple[Path, Path]:
+    tag = f"v{GENERATOR_VERSION}_{size_mb:g}mb_s{seed}_r{rollout_kb:g}kb_n{rows}"
     log = cache / f"phase1_{tag}.json"
     dataset = cache / f"phase1_{tag}_dataset.parquet"
-    if log.is_file() and dataset.is_file():
+    if log.is_file() and dataset.is_file() and log.with_suffix(".counts.json").is_file():
         return log, dataset
     cache.mkdir(parents=True, exist_ok=True)
-    print(f"generating a {size_mb} MB step-keyed log in {cache} (cached for later runs) ...", file=sys.stderr)
-    write_big_steps_log(log, size_mb * 1_000_000, seed, response_bytes=response_bytes, dataset_path=dataset)
+    print(f"generating a {size_mb:g} MB step-keyed log of {rollout_kb:g} KB rollouts in {cache} "
+          "(cached for later runs) ...", file=sys.stderr)
+    write_users_shape_log(log, dataset, int(size_mb * 1_000_000), int(rollout_kb * 1000), seed, rows)
     return log, dataset
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size-mb", type=int, default=400, help="log size in MB (default 400)")
+    ap.add_argument("--size-mb", type=float, default=400, help="log size in MB (default 400)")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--response-bytes", type=int, default=2000, help="mean response length (default 2000)")
+    ap.add_argument("--rollout-kb", type=float, default=1.0,
+                    help="bytes per rollout on disk, in KB (default 1.0, the users' Phase 1 size; 2.7 for long rollouts)")
+    ap.add_argument("--rows", type=int, default=USERS_ROWS, help=f"dataset rows (default {USERS_ROWS})")
+    ap.add_argument("--tiny", action="store_true",
+                    help="a seconds-long run on a 2 MB log of 300 rows (what the test suite runs)")
     ap.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("DDAI_BENCH_DIR",
                                                                            Path.home() / ".cache/ddai/bench")))
     ap.add_argument("--repeat", type=int, default=1, help="runs per variant; the best wall time is kept")
@@ -187,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         _child(*args.child)
         return 0
 
-    log, dataset = ensure_data(args.cache_dir, args.size_mb, args.seed, args.response_bytes)
+    if args.tiny:
+        args.size_mb, args.rows = min(args.size_mb, 2), min(args.rows, 300)
+    log, dataset = ensure_data(args.cache_dir, args.size_mb, args.seed, args.rollout_kb, args.rows)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     load = os.getloadavg()
     env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -195,9 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ddai-bench-") as tmp:
         cmds = {name: [sys.executable, str(Path(__file__).resolve()), "--child", name, str(log), str(dataset)]
                 for name in VARIANTS}
+        # the issue's setting: the reference's link (deck) and duplicate rule (the latest group wins)
         cmds["ddai-launch"] = [sys.executable, "-m", "ddai.launch", f"curriculum.phase1_log={log}",
                                f"curriculum.dataset={dataset}", f"curriculum.out_dir={tmp}/out",
-                               f"hydra.run.dir={tmp}/run", "curriculum.progress=off"]
+                               f"hydra.run.dir={tmp}/run", "curriculum.progress=off", "curriculum.rule=threshold",
+                               "curriculum.match=deck", "curriculum.duplicates=latest",
+                               "curriculum.remainder=warn"]   # keep every A row, as the reference does
         for name, cmd in cmds.items():
             if name in skip:
                 continue
@@ -217,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         row = {"variant": name, "wall_s": round(r["wall_s"], 3), "cpu_s": round(r["cpu_s"], 3),
                "peak_rss_mb": round(r["peak_rss_mb"], 1)}
+        out = _last_json(r["stdout"])
+        if name == "baseline":
+            row["buckets"] = {k: out[k] for k in ("A", "B", "0")}
+        elif name == "ddai-launch":
+            row["buckets"] = {k: out["buckets"][k] for k in ("A", "B", "0")}
         if base:
             row["speedup_vs_baseline"] = round(base["wall_s"] / r["wall_s"], 2)
             row["memory_vs_baseline"] = round(r["peak_rss_mb"] / base["peak_rss_mb"], 3)
@@ -232,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['variant']:14s}{row['wall_s']:9.2f}{row['cpu_s']:8.2f}{row['peak_rss_mb']:13.0f}"
               f"{row.get('speedup_vs_baseline', float('nan')):9.2f}{row.get('memory_vs_baseline', float('nan')):11.3f}",
               file=sys.stderr)
-    print(json.dumps({"log": str(log), "log_bytes": size, "cpus": os.cpu_count(), "loadavg_before": load[0],
-                      "results": rows}, indent=2))
+    counts = json.loads(log.with_suffix(".counts.json").read_text())
+    print(json.dumps({"log": {"path": str(log), **counts}, "log_bytes": size, "cpus": os.cpu_count(),
+                      "loadavg_before": load[0], "results": rows}, indent=2))
     return 0
 
 

@@ -43,7 +43,8 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 @functools.lru_cache(maxsize=1 << 17)
 def normalize_question(text: str) -> str:
     """Question text reduced to what identifies it: case, spacing and punctuation ignored."""
-    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():   # NFKC leaves ASCII text as it is: skip the call for the usual case
+        text = unicodedata.normalize("NFKC", text)
     text = _QUESTION_PREFIX.sub("", text)
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
@@ -184,8 +185,16 @@ def match_groups(groups: Sequence[Group], index: DatasetIndex, strategy: str) ->
     ambiguous: list[AmbiguousGroup] = []
     no_row: list[Group] = []
     claimed_by_ambiguous: dict[int, str] = {}
+    # Groups of one prompt carry the same evidence (a prompt recurs at many steps): classify each
+    # distinct evidence once. The key is built from the sets' iteration order, so two equal sets
+    # may give two keys -- that only costs a second classification, never a wrong one.
+    seen: dict[tuple, tuple[str, set[int], str]] = {}
     for g in groups:
-        status, rows, why = _match_one(g, kinds, index)
+        sig = (tuple(g.dataset_ids), tuple(g.deck_ids), tuple(g.questions))
+        hit = seen.get(sig)
+        if hit is None:
+            hit = seen[sig] = _match_one(g, kinds, index)
+        status, rows, why = hit
         if status == "ok":
             row_groups.setdefault(next(iter(rows)), []).append(g)
         elif status == "none":

@@ -69,23 +69,16 @@ class Result:
 def log_paths(path: str | os.PathLike[str]) -> list[Path]:
     """A log file, or every log file of a directory (sorted by name, hidden files skipped).
 
-    Same selection as the reader's; done here too so a wrong path fails before the dataset
-    is loaded.
+    Same selection as the reader's; done here too so a wrong path (missing, a FIFO or device,
+    unreadable) fails before the dataset is loaded.
     """
-    from ddai.curriculum.read import LOG_SUFFIXES
+    from ddai.curriculum.read import log_files
 
     p = Path(path)
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise InputError("Phase 1 log path does not exist", where=p,
                          expected="a log file or a directory of log files")
-    if p.is_file():
-        return [p]
-    found = sorted(f for f in p.iterdir()
-                   if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in LOG_SUFFIXES)
-    if not found:
-        raise InputError("directory holds no log files", where=p,
-                         expected=f"files ending in {', '.join(LOG_SUFFIXES)}")
-    return found
+    return log_files(p)
 
 
 def check_out_dir(path: str | os.PathLike[str], *, create: bool) -> Path:
@@ -107,27 +100,42 @@ def check_out_dir(path: str | os.PathLike[str], *, create: bool) -> Path:
 
 
 def read_logs(c: Any, paths: list[Path], progress: bool) -> tuple[Iterator[Rollout], Callable[[], ReadInfo]]:
-    """Stream rollouts through H1a's reader; the returned callable gives the read report."""
+    """Stream rollouts (one record each); the returned callable gives the read report."""
     from ddai.curriculum.read import ReadStats, iter_rollouts
 
     stats = ReadStats()
     it = iter_rollouts(paths, fmt=c.format, strict=bool(c.strict), progress=progress, stats=stats)
+    return it, partial(_read_info, stats)
 
-    def info() -> ReadInfo:
-        inputs = [manifest.InputFile("phase1_log", str(Path(f.path).resolve()), int(f.size), f.sha256, f.format)
-                  for f in stats.files]
-        return ReadInfo(inputs, {"records": stats.records, "malformed": stats.malformed,
-                                 "malformed_examples": list(stats.malformed_examples)})
 
-    return it, info
+def read_log_groups(c: Any, paths: list[Path], progress: bool) -> tuple[list[Group], ReadInfo]:
+    """The logs' per-prompt groups (the reader's fast path) and the read report."""
+    from ddai.curriculum.read import ReadStats, read_groups
+
+    stats = ReadStats()
+    groups = read_groups(paths, normalize_question, fmt=c.format, strict=bool(c.strict), progress=progress,
+                         stats=stats)
+    return groups, _read_info(stats)
+
+
+def _read_info(stats: Any) -> ReadInfo:
+    inputs = [manifest.InputFile("phase1_log", str(Path(f.path).resolve()), int(f.size), f.sha256, f.format)
+              for f in stats.files]
+    return ReadInfo(inputs, {"records": stats.records, "malformed": stats.malformed,
+                             "malformed_examples": list(stats.malformed_examples)})
 
 
 # --- deciding ------------------------------------------------------------------------------
 
-def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout]) -> Result:
-    """Everything up to (not including) writing; raises InputError for an unusable outcome."""
+def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout] | None = None, *,
+           groups: list[Group] | None = None) -> Result:
+    """Everything up to (not including) writing; raises InputError for an unusable outcome.
+
+    Takes either a rollout stream or the groups the reader already gathered.
+    """
     index = DatasetIndex.build(dataset.ids, dataset.questions)
-    groups = collect_groups(rollouts, normalize_question)
+    if groups is None:
+        groups = collect_groups(rollouts if rollouts is not None else (), normalize_question)
     matched = match_groups(groups, index, c.match)
     kept, dup_report = duplicates.select(matched.row_groups, c.duplicates)
 
@@ -432,12 +440,13 @@ def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,
     paths = log_paths(c.phase1_log) if rollouts is None else []
     dataset = load_dataset(c.dataset, need_question=c.match == "question")
     if rollouts is None:
-        rollouts, info_fn = read_logs(c, paths, progress)
+        groups, info = read_log_groups(c, paths, progress)
+        res = decide(c, dataset, groups=groups)
+        del groups
     else:
-        info_fn = lambda: read_info or ReadInfo()  # noqa: E731
-    res = decide(c, dataset, rollouts)
+        res = decide(c, dataset, rollouts)
+        info = read_info or ReadInfo()
     del rollouts
-    info = info_fn()
 
     # Everything that needs the log's groups is computed first; then the groups are let go
     # before the dataset's full table is read, so the two never occupy memory together.

@@ -20,17 +20,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ddai.curriculum.read_io import (
+    COMPRESSED_SUFFIXES,
+    check_regular,
+    inner_suffix,
+    open_log,
+    open_raw,
+)
 from ddai.curriculum.read_lines import Malformed, iter_lines, iter_parquet, parse_line
-from ddai.curriculum.read_steps import iter_steps, rollouts_from_step
 from ddai.curriculum.records import Rollout
+from ddai.curriculum.stats import Group, GroupCollector
 from ddai.errors import ConfigError, InputError
 
 FORMATS = ("steps_json", "jsonl", "events", "parquet")
 LOG_SUFFIXES = (".json", ".jsonl", ".ndjson", ".parquet", ".log")
 MAX_MALFORMED_EXAMPLES = 20
 
-_STEP_DOC = re.compile(rb'\A\s*\{\s*"step_?\d+"\s*:')
+_STEP_DOC = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*"step_?\d+"\s*:')
 _SNIFF = 1 << 16
+
+
+def is_log_name(name: str) -> bool:
+    """Whether a file name looks like a log: a log suffix, optionally compressed (``.jsonl.gz``)."""
+    if name.startswith("."):
+        return False
+    low = name.lower()
+    for c in COMPRESSED_SUFFIXES:
+        if low.endswith(c):
+            low = low[: -len(c)]
+            break
+    return any(low.endswith(s) for s in LOG_SUFFIXES)
 
 
 @dataclass
@@ -54,40 +73,54 @@ class ReadStats:
 
 
 def detect_format(path: Path) -> str:
-    """``"steps_json" | "jsonl" | "events" | "parquet"`` from the file's content.
+    """``"steps_json" | "jsonl" | "events" | "parquet"`` from the file's (decompressed) content.
 
-    Raises InputError when the file is missing, empty of any JSON, or of an unknown kind.
+    Raises InputError when the file is missing, not a regular readable file, empty of any JSON,
+    or of an unknown kind.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError("log file not found" if not path.exists() else "not a regular file", where=path,
-                         expected="a Phase 1 log (.json, .jsonl, .parquet) or a directory of them")
-    with open(path, "rb") as fh:
-        head = fh.read(_SNIFF)
-        if head[:4] == b"PAR1":
+    check_regular(path)
+    with open_raw(path) as raw:
+        if raw.read(4) == b"PAR1":
             return "parquet"
+    line_log = inner_suffix(path) in (".jsonl", ".ndjson", ".log")
+    with open_log(path) as fh:
+        head = fh.read(_SNIFF)
         stripped = head.lstrip()
+        if stripped.startswith(b"\xef\xbb\xbf"):
+            stripped = stripped[3:].lstrip()
         if not stripped:
-            if path.stat().st_size == 0:
+            if path.stat().st_size == 0 or not head:
                 return "jsonl"  # an empty log: zero records, not an error
             raise InputError("the file holds only whitespace", where=path, expected="a JSON or JSON Lines log")
         if _STEP_DOC.match(head):
             return "steps_json"
-        line_log = path.suffix.lower() in (".jsonl", ".ndjson", ".log")
         if stripped[:1] == b"{" or line_log:
-            fh.seek(0)
-            for _ in range(50):  # the first parseable record decides between jsonl and events
-                line = fh.readline(64 << 20)
-                if not line:
+            # The first parseable line decides between jsonl and events. Lines are read whole
+            # (a line can be longer than the sniffed head), at most 50 of them.
+            rest = head
+            for _ in range(50):
+                nl = rest.find(b"\n")
+                while nl < 0:
+                    more = fh.read(_SNIFF)
+                    if not more:
+                        break
+                    rest += more
+                    nl = rest.find(b"\n")
+                    if len(rest) > 256 << 20:   # one line of over 256 MB: read it as JSON Lines
+                        return "jsonl"
+                line, rest = (rest[:nl], rest[nl + 1:]) if nl >= 0 else (rest, b"")
+                if line.startswith(b"\xef\xbb\xbf"):
+                    line = line[3:]
+                if line.strip():
+                    try:
+                        rec = parse_line(line)
+                    except Malformed:
+                        rec = None
+                    if isinstance(rec, dict):
+                        return "events" if "event_type" in rec else "jsonl"
+                if nl < 0:
                     break
-                if not line.strip():
-                    continue
-                try:
-                    rec = parse_line(line)
-                except Malformed:
-                    continue
-                if isinstance(rec, dict):
-                    return "events" if "event_type" in rec else "jsonl"
         if line_log:
             return "jsonl"  # no good record near the top: read it, count what is malformed
     if stripped[:1] == b"{" and b"\n" not in head.strip():
@@ -97,26 +130,37 @@ def detect_format(path: Path) -> str:
                      expected='a step-keyed JSON document {"step_1": ...}, JSON Lines records, or parquet')
 
 
-def _expand(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+def log_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The log files named by ``paths``: files as given, directories as every log file in them
+    (sorted by name, hidden files skipped, compressed logs included)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            files = sorted(f for f in p.iterdir()
-                           if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in LOG_SUFFIXES)
+            try:
+                entries = sorted(p.iterdir())
+            except OSError as exc:
+                raise InputError(f"cannot list the log directory ({exc.strerror or exc})", where=p,
+                                 expected="a readable directory") from None
+            files = [f for f in entries if is_log_name(f.name) and not f.is_dir()]
             if not files:
                 raise InputError("the directory holds no log files", where=p,
-                                 expected=f"files ending in {', '.join(LOG_SUFFIXES)}")
+                                 expected=f"files ending in {', '.join(LOG_SUFFIXES)} (optionally .gz/.zst)")
             out.extend(files)
-        elif p.exists():
+        elif p.exists() or p.is_symlink():
             out.append(p)
         else:
             raise InputError("log file not found", where=p, expected="an existing file or directory")
     if not out:
         raise InputError("no log files given", expected="at least one file or directory")
+    for f in out:
+        check_regular(f)   # FIFOs, devices, unreadable files: one line naming the file, before reading
     return out
+
+
+_expand = log_files
 
 
 def _progress_bar(total: int, enabled: bool | None) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -142,6 +186,45 @@ def _progress_bar(total: int, enabled: bool | None) -> tuple[Callable[[int], Non
     return (lambda n: progress.advance(task, n)), progress.stop
 
 
+def _kinds(paths: str | Path | Sequence[str | Path], fmt: str) -> list[tuple[Path, str]]:
+    if fmt != "auto" and fmt not in FORMATS:
+        raise ConfigError(f"unknown log format {fmt!r}", where="curriculum.format",
+                          expected=f"auto or one of {', '.join(FORMATS)}")
+    return [(f, detect_format(f) if fmt == "auto" else fmt) for f in log_files(paths)]
+
+
+class _Malformed:
+    """Counts (or, in strict mode, raises) the malformed records of one file."""
+
+    def __init__(self, path: Path, kind: str, strict: bool, stats: ReadStats):
+        self.path, self.kind, self.strict, self.stats = path, kind, strict, stats
+        self.count = 0
+
+    def __call__(self, line: int | str, reason: str) -> None:
+        where = line if isinstance(line, str) else f"{'row' if self.kind == 'parquet' else 'line'} {line}"
+        if self.strict:
+            raise InputError(f"{where}: {reason}", where=self.path,
+                             expected="one rollout record per line (curriculum.strict=true stops at the first bad one)")
+        self.count += 1
+        self.stats.malformed += 1
+        if len(self.stats.malformed_examples) < MAX_MALFORMED_EXAMPLES:
+            self.stats.malformed_examples.append(
+                {"file": str(self.path), "line": line if isinstance(line, int) else None,
+                 "reason": reason if isinstance(line, int) else f"{line}: {reason}"})
+
+
+def _no_rollouts(path: Path, kind: str, bad: _Malformed) -> None:
+    """A non-empty file that gave no rollout at all is not a rollout log: say so, naming it."""
+    if path.stat().st_size == 0:
+        return
+    if kind == "steps_json":
+        return  # "{}" is an empty step document; anything else without steps was already refused
+    why = f" ({bad.count} record(s) without a rollout's fields)" if bad.count else ""
+    raise InputError(f"the file holds no rollouts{why}", where=path,
+                     expected="a rollout log (step-keyed document, JSON Lines of judged rollouts, "
+                              "a unified event log with reward events, or a parquet log)")
+
+
 def iter_rollouts(
     paths: str | Path | Sequence[str | Path],
     *,
@@ -153,21 +236,18 @@ def iter_rollouts(
     """Every judged rollout in ``paths`` (files or directories), in file then record order.
 
     ``fmt``: ``"auto"`` (detect per file) or one of :data:`FORMATS` for all files.
-    ``strict``: a malformed JSON line ends the read with an InputError naming file and line;
+    ``strict``: a malformed record ends the read with an InputError naming file and line;
     otherwise it is skipped and counted in ``stats``. ``progress``: a bytes progress bar on
-    stderr (default: only when stderr is a terminal).
+    stderr (default: only when stderr is a terminal). A non-empty file without any rollout is
+    an InputError naming it.
     """
-    if fmt != "auto" and fmt not in FORMATS:
-        raise ConfigError(f"unknown log format {fmt!r}", where="curriculum.format",
-                          expected=f"auto or one of {', '.join(FORMATS)}")
-    files = _expand(paths)
+    kinds = _kinds(paths, fmt)
     stats = stats if stats is not None else ReadStats()
-    kinds = [(f, detect_format(f) if fmt == "auto" else fmt) for f in files]
     total = sum(f.stat().st_size for f, _ in kinds)
     advance, close = _progress_bar(total, progress)
     # The reader allocates millions of small acyclic objects; the cyclic garbage collector
-    # would traverse all of them again and again (~40 % of the read time on big logs). It is
-    # paused while reading and restored afterwards (also when the caller stops early).
+    # would traverse all of them again and again. It is paused while reading and restored
+    # afterwards (also when the caller stops early).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -179,40 +259,156 @@ def iter_rollouts(
         close()
 
 
+def read_groups(
+    paths: str | Path | Sequence[str | Path],
+    normalize_question: Callable[[str], str],
+    *,
+    fmt: str = "auto",
+    strict: bool = False,
+    progress: bool | None = None,
+    stats: ReadStats | None = None,
+) -> list[Group]:
+    """The per-prompt groups of every rollout in ``paths`` (what the curriculum needs).
+
+    Equal to ``collect_groups(iter_rollouts(...))``, but step-keyed documents go through the
+    typed fast path (:mod:`ddai.curriculum.read_typed`): their score columns are cut per group
+    straight from each step, without one record object per rollout.
+    """
+    kinds = _kinds(paths, fmt)
+    stats = stats if stats is not None else ReadStats()
+    total = sum(f.stat().st_size for f, _ in kinds)
+    advance, close = _progress_bar(total, progress)
+    collector = GroupCollector(normalize_question)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for path, kind in kinds:
+            if kind == "steps_json":
+                _read_steps_groups(path, strict, stats, advance, collector)
+            else:
+                add = collector.add_rollout
+                for r in _read_one(path, kind, strict, stats, advance):
+                    add(r)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        close()
+    return collector.groups()
+
+
+def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Callable[[int], None],
+                       collector: GroupCollector) -> None:
+    """One step-keyed document into ``collector``: typed decoding, the general path per step
+    where the typed decoder refuses it, per-group parsing where Python cannot read a step whole."""
+    from ddai.curriculum import read_steps as rs
+    from ddai.curriculum.read_typed import DecodeErrors, typed_or_none
+
+    source = str(path)
+    bad = _Malformed(path, "steps_json", strict, stats)
+    hasher = hashlib.sha256()
+    size = path.stat().st_size
+    typed = None
+    tried = False
+    rebuilds = 0
+
+    def parse(key: str, number: int | None, view: Any) -> tuple[str, Any]:
+        nonlocal typed, tried, rebuilds
+        if number is None:
+            return "badkey", None
+        if typed is not None:
+            try:
+                return "typed", typed.decode(view)
+            except DecodeErrors:
+                pass
+        try:
+            obj = rs.loads_general(view)
+        except rs.Unrepresentable as exc:
+            return "unreadable", (exc.reason, bytes(view))
+        if isinstance(obj, dict) and (not tried or (typed is not None and rebuilds < 16)):
+            # the first step fixes the typed layout; a step it refused (a key it did not know)
+            # gives the layout another chance with that step's keys (a few times at most)
+            rebuilt = typed_or_none(obj)
+            if tried:
+                rebuilds += 1
+                if rebuilt is not None:
+                    typed = rebuilt
+            else:
+                typed = rebuilt
+            tried = True
+        return "general", obj
+
+    n_records = 0
+    with open_log(path, hasher, advance) as fh:
+        for key, number, (how, val) in rs.complete_steps(path, rs.split_steps(path, fh, size), size, parse):
+            if how == "typed":
+                n_records += typed.collect(number, source, val, collector)  # type: ignore[union-attr]
+                continue
+            if how == "badkey":
+                bad(key, "the step number has more digits than Python reads")
+                continue
+            if how == "general":
+                if not isinstance(val, dict):
+                    raise InputError(f"{key!r} is not an object", where=path,
+                                     expected='{"<uid>": {"prompt": ..., "agents": [...]}}')
+                groups = val.items()
+            else:
+                _, text = val
+                groups = rs.members_of_unreadable(path, key, text, bad)
+            for uid, group in groups:
+                try:
+                    batch = rs.rollouts_from_group(path, source, key, number, uid, group)  # type: ignore[arg-type]
+                except OverflowError:
+                    bad(f"{key} group {uid[:60]}", "a score too large for a float")
+                    continue
+                for r in batch:
+                    collector.add_rollout(r)
+                n_records += len(batch)
+    stats.records += n_records
+    stats.files.append(FileInfo(path=source, size=size, sha256=hasher.hexdigest(), format="steps_json"))
+
+
 def _read_one(path: Path, kind: str, strict: bool, stats: ReadStats,
               advance: Callable[[int], None]) -> Iterator[Rollout]:
+    from ddai.curriculum import read_steps as rs
+
     source = str(path)
-    hasher = hashlib.sha256()
-
-    def on_malformed(line: int, reason: str) -> None:
-        if strict:
-            unit = "row" if kind == "parquet" else "line"
-            raise InputError(f"{unit} {line}: {reason}", where=path,
-                             expected="one rollout record per line (curriculum.strict=true stops at the first bad one)")
-        stats.malformed += 1
-        if len(stats.malformed_examples) < MAX_MALFORMED_EXAMPLES:
-            stats.malformed_examples.append({"file": source, "line": line, "reason": reason})
-
+    bad = _Malformed(path, kind, strict, stats)
+    before = stats.records
     if kind == "steps_json":
         digest: dict[str, str] = {}
-        for key, step, groups in iter_steps(path, advance, digest):
-            batch = rollouts_from_step(path, source, key, step, groups)
-            stats.records += len(batch)
-            yield from batch
+        for key, step, obj in rs.iter_steps(path, advance, digest):
+            if step is None:
+                bad(key, "the step number has more digits than Python reads")
+                continue
+            if isinstance(obj, rs.Unrepresentable):
+                groups: Any = rs.members_of_unreadable(path, key, obj.text, bad)  # type: ignore[attr-defined]
+            else:
+                groups = obj.items()
+            for uid, group in groups:
+                try:
+                    batch = rs.rollouts_from_group(path, source, key, step, uid, group)
+                except OverflowError:
+                    bad(f"{key} group {uid[:60]}", "a score too large for a float")
+                    continue
+                stats.records += len(batch)
+                yield from batch
         stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=digest["sha256"], format=kind))
         return
+    hasher = hashlib.sha256()
     if kind == "parquet":
-        for r in iter_parquet(path, advance, on_malformed=on_malformed):
+        for r in iter_parquet(path, advance, on_malformed=bad):
             stats.records += 1
             yield r
-        with open(path, "rb") as fh:
+        with open_raw(path) as fh:
             for chunk in iter(lambda: fh.read(1 << 22), b""):
                 hasher.update(chunk)
     elif kind in ("jsonl", "events"):
-        with open(path, "rb") as fh:
-            for r in iter_lines(path, fh, hasher, advance, events=kind == "events", on_malformed=on_malformed):
+        with open_log(path, hasher, advance) as fh:
+            for r in iter_lines(path, fh, events=kind == "events", on_malformed=bad):
                 stats.records += 1
                 yield r
     else:  # pragma: no cover - guarded by iter_rollouts
         raise ConfigError(f"unknown log format {kind!r}", expected=", ".join(FORMATS))
+    if stats.records == before:
+        _no_rollouts(path, kind, bad)
     stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=hasher.hexdigest(), format=kind))

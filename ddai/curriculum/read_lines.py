@@ -18,10 +18,12 @@ from typing import Any, BinaryIO
 import orjson
 
 from ddai.curriculum.fields import (
+    JUDGE_OBJECT_SCORE_KEYS,
     canonical_field,
     canonical_score,
     dataset_id_like,
     deck_ids,
+    normalize_key,
     question_from_prompt,
     score_value,
 )
@@ -51,7 +53,11 @@ class Malformed(Exception):
 
 
 def parse_line(raw: bytes) -> Any:
-    """One JSON value from a line; NaN/Infinity (written by Python's json) are accepted."""
+    """One JSON value from a line; NaN/Infinity (written by Python's json) are accepted.
+
+    Valid JSON that Python cannot hold -- an integer of more than 4,300 digits, nesting deeper
+    than the interpreter's recursion limit -- is a malformed record too, never a crash.
+    """
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -60,6 +66,10 @@ def parse_line(raw: bytes) -> Any:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             msg = getattr(exc, "msg", str(exc))
             raise Malformed(f"not valid JSON ({msg})") from None
+        except RecursionError:
+            raise Malformed("nested too deeply to read") from None
+        except (ValueError, OverflowError) as exc:
+            raise Malformed(f"a number Python cannot read ({str(exc)[:60]})") from None
 
 
 def _docs(value: Any) -> tuple[str, ...]:
@@ -98,6 +108,27 @@ def rollout_from_record(rec: Any, source: str, line: int | None) -> Rollout:
     """Map one record (dict) of the JSON Lines / event / parquet shapes to a Rollout."""
     if not isinstance(rec, dict):
         raise Malformed(f"expected a JSON object, found {type(rec).__name__}")
+    try:
+        return _rollout_from_record(rec, source, line)
+    except OverflowError:
+        raise Malformed("a score too large for a float") from None
+
+
+def _judge_object(obj: dict[str, Any], scores: dict[str, float | None], fields: dict[str, Any]) -> None:
+    """The judge's own result object (``vlm_result`` of the trajectory reward manager): its
+    ``final_score``/``score`` is the judge score (the record's top-level ``final_score`` mixes in
+    NDCG), its sub-scores keep their names, its ``error`` is the record's error when none is set."""
+    for key, value in obj.items():
+        canon = canonical_score(key)
+        if canon == "final" or normalize_key(key) in JUDGE_OBJECT_SCORE_KEYS:
+            canon = "judge"
+        if canon is not None and canon not in scores:
+            scores[canon] = score_value(value)
+        elif canonical_field(key) == "error" and fields.get("error") in (None, "") and value:
+            fields["error"] = value
+
+
+def _rollout_from_record(rec: dict[str, Any], source: str, line: int | None) -> Rollout:
     fields: dict[str, Any] = {}
     scores: dict[str, float | None] = {}
     for key, value in rec.items():
@@ -118,6 +149,9 @@ def rollout_from_record(rec: Any, source: str, line: int | None) -> Rollout:
     subs = fields.get("judge_subscores")
     if isinstance(subs, dict):
         _add_scores(subs, scores)
+    judged = fields.get("judge_result")
+    if isinstance(judged, dict):
+        _judge_object(judged, scores, fields)
     det = fields.get("ndcg_details")
     ref = _docs(fields.get("reference_docs"))
     ret = _docs(fields.get("retrieved_docs"))
@@ -127,15 +161,20 @@ def rollout_from_record(rec: Any, source: str, line: int | None) -> Rollout:
     dataset_id = fields.get("dataset_id")
     dataset_id = str(dataset_id) if isinstance(dataset_id, (str, int)) and not isinstance(dataset_id, bool) else None
     group = fields.get("group")
+    question = fields.get("question")
     if isinstance(group, (str, int)) and not isinstance(group, bool) and str(group) != "":
         group = str(group)
         if dataset_id is None and dataset_id_like(group):
             dataset_id = group
     elif dataset_id is not None:
         group = dataset_id
+    elif isinstance(question, str) and question.strip() and scores:
+        # The users' batch-mode reward log (and its unified "rm.batch.summary" events, the
+        # trajectory reward manager's log) carries no uid: the question is the only key. All
+        # rollouts of one question form one group; matching then goes by question text.
+        group = question
     else:
-        raise Malformed("no group id (expected a 'uid' field, or 'dataset_id')")
-    question = fields.get("question")
+        raise Malformed("no group id (expected a 'uid' field, or 'dataset_id', or a 'query' with scores)")
     if not isinstance(question, str):
         prompt = fields.get("prompt")
         question = question_from_prompt(prompt) if isinstance(prompt, str) else None
@@ -171,17 +210,17 @@ def rollout_from_record(rec: Any, source: str, line: int | None) -> Rollout:
     )
 
 
-def iter_lines(path: Path, fh: BinaryIO, hasher: Any, advance: Callable[[int], None], *, events: bool,
+def iter_lines(path: Path, fh: BinaryIO, *, events: bool,
                on_malformed: Callable[[int, str], None]) -> Iterator[Rollout]:
-    """Rollouts of a JSON Lines file; ``events``: keep only reward events (others skipped)."""
+    """Rollouts of a JSON Lines file; ``events``: keep only reward events (others skipped).
+
+    ``fh`` is the (decompressed) stream from :func:`ddai.curriculum.read_io.open_log`, which
+    hashes and counts the file's bytes. A line may be of any length.
+    """
     source = str(path)
-    pending = 0
     for lineno, raw in enumerate(fh, start=1):
-        hasher.update(raw)
-        pending += len(raw)
-        if pending >= 1 << 20:
-            advance(pending)
-            pending = 0
+        if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a byte-order mark some editors write
         if not raw.strip():
             continue
         try:
@@ -196,19 +235,22 @@ def iter_lines(path: Path, fh: BinaryIO, hasher: Any, advance: Callable[[int], N
             yield rollout_from_record(rec, source, lineno)
         except Malformed as exc:
             on_malformed(lineno, exc.reason)
-    if pending:
-        advance(pending)
 
 
 def iter_parquet(path: Path, advance: Callable[[int], None], *,
                  on_malformed: Callable[[int, str], None]) -> Iterator[Rollout]:
     """Rollouts of a parquet log (one row per rollout, the JSON Lines field names as columns)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ddai.errors import InputError
 
-    pf = pq.ParquetFile(path)
-    names = pf.schema_arrow.names
+    try:
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"not a readable parquet file ({str(exc).splitlines()[0][:120]})", where=path,
+                         expected="a parquet rollout log (or set curriculum.format=auto for JSON logs)") from None
     if "extra_info" in names and "prompt" in names and not any(canonical_score(n) for n in names):
         raise InputError("this is a training dataset parquet, not a rollout log", where=path,
                          expected="a log with one row per rollout (uid, ndcg, judge_score, ...)")
@@ -219,7 +261,15 @@ def iter_parquet(path: Path, advance: Callable[[int], None], *,
     total = path.stat().st_size
     n_rows = max(pf.metadata.num_rows, 1)
     row = 0
-    for batch in pf.iter_batches(batch_size=65536):
+    batches = pf.iter_batches(batch_size=65536)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(f"the parquet log is corrupt ({str(exc).splitlines()[0][:120]})", where=path,
+                             expected="a complete parquet file") from None
         for rec in batch.to_pylist():
             row += 1
             try:

@@ -1,26 +1,25 @@
 """Streaming reader for the step-keyed JSON document (``{"step_N": {"<uid>": {...}}}``).
 
-Why not ``json.load``: real files are one JSON value of gigabytes, and ~90 % of their bytes are
-response texts the statistics never look at. Parsing them -- even with orjson -- costs time and
-memory for nothing. This reader instead:
+Why not ``json.load``: real files are one JSON value of gigabytes, ~90 % of whose bytes are response
+texts the statistics never look at. This reader:
 
-1. reads 1 MB chunks (the next one is read and SHA-256-hashed in a helper thread) and cuts each
-   right before the last ``"response"`` key it contains, so no response value is split;
-2. removes every ``"response"`` value with one C-speed regular expression (:func:`skeleton`);
-   what remains -- prompts, scores, documents -- is a small "skeleton" that is still valid JSON;
-3. splits the skeleton at the ``"step_N": {`` keys and parses one step at a time with orjson,
-   so memory is bounded by one chunk plus one step, whatever the file size.
+1. reads big blocks in a helper *thread* (reading, decompressing and SHA-256 release the GIL, so
+   they overlap with the parsing on a second core; a thread dies with its process, so a killed
+   run leaves nothing behind -- there is no helper process);
+2. splits the text at the top-level ``"step_N": {`` keys without parsing it (:class:`StepSplitter`):
+   such a key, with an opening quote that follows ``{`` or ``,``, cannot occur inside a JSON string,
+   where every quote is escaped. A step-like key nested inside a step also splits; the text before
+   it then is not a complete object, the parser notices and joins the pieces again;
+3. decodes each step with a *typed* msgspec decoder built from the first step's key layout
+   (:mod:`ddai.curriculum.read_typed`): Structs that name only the score, prompt and reference
+   fields, so responses are skipped in C and never become Python strings. The decoder refuses
+   anything it was not built for (an unknown key, a string score, a NaN literal); that step is
+   then read by the general path (orjson, then the standard library) with exactly the old
+   semantics, so both paths give the same groups.
 
-Why cutting and matching on byte patterns is exact: inside a JSON string every ``"`` is escaped,
-so the byte sequences ``"response"`` + ``:`` and ``"step_N": {`` with an unescaped opening
-quote can only be real keys, never text inside a string; and a response value ends at the first
-quote that follows an even run of backslashes (the pattern checks the run). A step-like key
-nested inside a step also splits, but the text before it is then not a complete object: the
-parser notices and joins the pieces again. Whatever else is wrong with a file fails the orjson
-parse of its step and is reported with the file and the byte offset of the error.
-
-Big files are scanned in a forked helper process (steps 1-3 up to the split) while this process
-parses and builds the Rollout records: the two halves take about the same CPU time.
+Records Python cannot represent (a 5,000-digit integer, 100,000 levels of nesting, a score too
+large for a float) do not end the run: the step is split into its groups without recursion, the
+bad group is skipped and counted like any malformed record, the others are read.
 """
 
 from __future__ import annotations
@@ -28,15 +27,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing as mp
-import os
 import queue
 import re
-import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO, NoReturn
 
@@ -47,75 +42,362 @@ from ddai.curriculum.fields import (
     canonical_score,
     dataset_id_like,
     deck_of,
+    question_from_prompt,
     score_value,
 )
+from ddai.curriculum.read_io import open_log, open_raw
 from ddai.curriculum.records import Rollout
 from ddai.errors import InputError
 
-# Bytes read at a time. Small enough that a chunk is still in the CPU cache when the hasher and
-# then the skeleton pass read it again (8 MB chunks measured ~20 % slower than 1-2 MB ones on
-# the 400 MB benchmark log); large enough that per-chunk Python work does not matter.
-CHUNK = 1024 * 1024
+# Bytes handed over by the reading thread at a time. Big enough that per-block Python work does
+# not matter, small enough that two or three blocks in flight cost little memory.
+BLOCK = 4 * 1024 * 1024
 _HEAD_LIMIT = 32 * 1024 * 1024  # bytes before the first step key at most (it is normally one "{")
-_MAX_CARRY = 64 * 1024 * 1024  # bytes held back at most while waiting for a cut point
-_MAX_MERGE = 256 * 1024 * 1024  # skeleton bytes joined at most while looking for a step's end
-_MARGIN = 256               # bytes kept back at a chunk's end when no cut point is known
+_MAX_MERGE = 256 * 1024 * 1024  # bytes joined at most while looking for a step's end
+_KEEP = 5                       # bytes kept back at a block's end: a '"step' cut by the block boundary
+_BLOCKS_AHEAD = 2
 
-# A "response" value, replaced by "" in the skeleton, in one C-speed pass. The body is consumed
-# as runs of non-quote bytes; a quote ends it unless it is escaped, i.e. preceded by an odd run
-# of backslashes -- checked exactly for runs up to 7 with fixed-width lookbehinds. A quote after
-# 8 or more backslashes makes the whole match fail (possessive quantifiers: no backtracking), so
-# such a value is simply kept and parsed: never wrong, only slower. ``[^"]`` loops are ~4x faster
-# in sre than the textbook ``[^"\\]|\\.`` alternation.
-_ESCAPED = rb'(?:(?<=[^\\]\\)|(?<=[^\\]\\\\\\)|(?<=[^\\]\\\\\\\\\\)|(?<=[^\\]\\\\\\\\\\\\\\))'
-_NOT_AFTER_8 = rb'(?<!' + rb'\\' * 8 + rb')'   # not preceded by 8 backslashes
-if sys.version_info >= (3, 11):
-    _RESPONSE = re.compile(rb'"response"\s*:\s*"(?:[^"]*+' + _ESCAPED + rb'")*+[^"]*+' + _NOT_AFTER_8 + rb'"')
-else:  # no possessive quantifiers before 3.11: the exact "unrolled loop" form, linear but slower
-    _RESPONSE = re.compile(rb'"response"\s*:\s*"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_RESPONSE_EMPTY = b'"response":""'
 _STEP_KEY = re.compile(rb'"(step_?(\d+))"\s*:\s*\{')
-_HEAD = re.compile(rb'\A\s*\{\s*\Z')
+_KEY_REST = re.compile(rb'"step_?\d*(?:"\s*(?::\s*)?)?\Z')   # a step key cut by the end of the data
+_HEAD = re.compile(rb'\A(?:\xef\xbb\xbf)?\s*\{\s*\Z')
 _NAN = re.compile(rb'(?<=[:,\[])(\s*)(NaN|-?Infinity)(?=\s*[,\]}])')
+_SPACE = frozenset(b" \t\n\r")
+_OPENERS = (0x7B, 0x2C)  # "{", ","
+
+RawStep = tuple[str, "int | None", bytes, Any, bool]  # (key, number or None, key text, step text, is last)
 
 
-_STRING_EXACT = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+class _Incomplete(Exception):
+    """The text is not one complete JSON value (a nested step-like key split it, or it is malformed)."""
 
 
-def _aligned_cut(data: bytes) -> int:
-    """End of the last complete string in ``data`` (which starts outside strings); slow, rare."""
-    end = 0
-    for m in _STRING_EXACT.finditer(data):
-        end = m.end()
-    return end
+class Unrepresentable(Exception):
+    """Valid JSON that Python cannot hold (huge integer, deep nesting): split per group and skip."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
-def skeleton(segment: bytes) -> bytes:
-    """``segment`` with every response string value replaced by ``""`` (C speed, exact)."""
-    return _RESPONSE.sub(_RESPONSE_EMPTY, segment)
+# --- reading ------------------------------------------------------------------------------------
 
+def _blocks(fh: BinaryIO, block: int) -> Iterator[bytes]:
+    """Blocks of ``fh`` read ahead by a helper thread (daemon: it never outlives the process).
 
-def _loads(text: bytes) -> Any:
+    The thread stops when the consumer stops (the generator is closed): it checks a flag
+    between blocks and never blocks forever on a full queue.
+    """
+    q: queue.Queue[Any] = queue.Queue(maxsize=_BLOCKS_AHEAD)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            while not stop.is_set():
+                data = fh.read(block)
+                if not put(data):
+                    return
+                if not data:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            put(exc)
+
+    t = threading.Thread(target=run, name="ddai-read", daemon=True)
+    t.start()
     try:
-        return orjson.loads(text)
+        while True:
+            item = q.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+# --- splitting at step keys ------------------------------------------------------------------------
+
+class StepSplitter:
+    """Cuts the document's text at the step keys; :meth:`feed` blocks in order, then :meth:`close`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.cur: tuple[str, int | None, bytes] | None = None   # (key, number, key text)
+        self.pieces: list[Any] = []
+        self.head: list[bytes] = []
+        self.head_len = 0
+        self.prev = -1          # last non-space byte before the unprocessed data (-1: none yet)
+        self.tail = b""
+
+    def _opener_before(self, data: bytes, s: int) -> bool:
+        j = s - 1
+        while j >= 0 and data[j] in _SPACE:
+            j -= 1
+        return (data[j] if j >= 0 else self.prev) in _OPENERS
+
+    def feed(self, block: bytes, final: bool = False) -> Iterator[RawStep]:
+        data = self.tail + block if self.tail else block
+        self.tail = b""
+        view = memoryview(data)
+        pos = 0
+        stop = len(data)
+        s = data.find(b'"step_')
+        while s >= 0:
+            m = _STEP_KEY.match(data, s)
+            if m is None:
+                if not final and _KEY_REST.match(data, s):
+                    stop = s   # the key continues in the next block
+                    break
+                s = data.find(b'"step_', s + 1)
+                continue
+            if not self._opener_before(data, s):
+                s = data.find(b'"step_', s + 1)
+                continue
+            if self.cur is None:
+                self._add_head(data[pos:s])
+                if not _HEAD.match(b"".join(self.head)):
+                    raise InputError("unexpected content before the first step key", where=self.path,
+                                     expected='a step-keyed JSON document {"step_1": {...}}')
+            else:
+                self.pieces.append(view[pos:s])
+                yield (*self.cur, self._take(), False)
+            try:
+                number: int | None = int(m.group(2))
+            except ValueError:   # more digits than Python converts (4,300): skipped and counted
+                number = None
+            key = m.group(1).decode() if number is not None else m.group(1)[:40].decode() + "..."
+            self.cur = (key, number, data[s:m.end() - 1])
+            pos = m.end() - 1
+            s = data.find(b'"step_', m.end())
+        if not final and stop == len(data) and data.find(b'"', max(0, len(data) - _KEEP)) >= 0:
+            stop = max(pos, len(data) - _KEEP)   # a quote near the end may start a key cut by the block
+        if pos < stop:
+            if self.cur is not None:
+                self.pieces.append(view[pos:stop])
+            else:
+                self._add_head(data[pos:stop])
+        j = stop - 1
+        while j >= 0 and data[j] in _SPACE:
+            j -= 1
+        if j >= 0:
+            self.prev = data[j]
+        self.tail = data[stop:]
+
+    def _add_head(self, b: bytes) -> None:
+        self.head.append(b)
+        self.head_len += len(b)
+        if self.head_len > _HEAD_LIMIT:
+            raise InputError("no step keys found in the first part of the document", where=self.path,
+                             expected='a step-keyed JSON document {"step_1": {"<uid>": {...}}, ...}')
+
+    def _take(self) -> Any:
+        pieces = self.pieces
+        self.pieces = []
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    def close(self, size: int) -> Iterator[RawStep]:
+        if self.tail:
+            yield from self.feed(b"", final=True)
+        if self.cur is None:
+            stripped = b"".join(self.head).strip()
+            if stripped.startswith(b"\xef\xbb\xbf"):
+                stripped = stripped[3:].strip()
+            if stripped in (b"{}", b""):
+                return
+            if stripped.startswith(b"{") and not stripped.endswith(b"}"):
+                raise InputError(f"the document is truncated (it ends at byte {size})", where=self.path,
+                                 expected="a complete JSON document")
+            raise InputError("the document has no step keys", where=self.path,
+                             expected='a step-keyed JSON document {"step_1": {...}}')
+        yield (*self.cur, self._take(), True)
+
+
+def split_steps(path: Path, fh: BinaryIO, size: int, block: int | None = None) -> Iterator[RawStep]:
+    """The raw text of each step of the document in ``fh``, in document order."""
+    splitter = StepSplitter(path)
+    for data in _blocks(fh, block or BLOCK):
+        yield from splitter.feed(data)
+    yield from splitter.close(size)
+
+
+def _object_view(text: Any, last: bool) -> memoryview | None:
+    """The step object in ``text`` (``{...},`` or, for the last step, ``{...}}``) as a view, or
+    None when the text does not end like one (no copy of the text is made)."""
+    view = memoryview(text)
+    end = len(view)
+    while end and view[end - 1] in _SPACE:
+        end -= 1
+    if last:
+        if not end or view[end - 1] != 0x7D:  # "}"
+            return None
+        end -= 1
+        while end and view[end - 1] in _SPACE:
+            end -= 1
+    elif not end or view[end - 1] != 0x2C:  # ","
+        return None
+    else:
+        end -= 1
+    if not end or view[end - 1] != 0x7D:
+        return None
+    return view[:end]
+
+
+def loads_general(view: Any) -> Any:
+    """One JSON value, the general way: orjson; NaN/Infinity literals (Python's json writes them);
+    then the standard library (big integers). Raises :class:`_Incomplete` for text that is not
+    valid JSON and :class:`Unrepresentable` for valid JSON Python cannot hold."""
+    try:
+        return orjson.loads(view)
     except orjson.JSONDecodeError:
         pass
-    # NaN / Infinity literals (Python's json.dump writes them): quote them for orjson; if that
-    # was wrong (the text sat inside a string) the parse fails and the standard library decides.
+    text = bytes(view)
     if b"NaN" in text or b"Infinity" in text:
         try:
             return orjson.loads(_NAN.sub(rb'\1"\2"', text))
         except orjson.JSONDecodeError:
             pass
-    return json.loads(text)
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _Incomplete from None
+    except RecursionError:
+        raise Unrepresentable("nested too deeply to read") from None
+    except (ValueError, OverflowError) as exc:
+        raise Unrepresentable(f"a number Python cannot read ({str(exc)[:60]})") from None
+
+
+def complete_steps(path: Path, raw_steps: Iterator[RawStep], size: int,
+                   parse: Callable[[str, int | None, memoryview], Any]) -> Iterator[tuple[str, int | None, Any]]:
+    """``(key, number, parse(...))`` per step; pieces of a step split at a nested step-like key are
+    joined again (``parse`` raises :class:`_Incomplete` for a piece)."""
+    pending: tuple[str, int | None, list[bytes]] | None = None
+    for key, number, key_text, text, last in raw_steps:
+        if pending is not None:
+            pending[2].extend((key_text, bytes(text)))
+            key, number, text = pending[0], pending[1], b"".join(pending[2])
+        view = _object_view(text, last)
+        if view is not None:
+            try:
+                result = parse(key, number, view)
+            except _Incomplete:
+                pass
+            else:
+                pending = None
+                yield key, number, result
+                continue
+        if last:
+            if not bytes(memoryview(text)[-64:]).rstrip().endswith(b"}"):
+                _raise_truncated(path, key, size)
+            _raise_malformed(path, key, size)
+        if len(text) > _MAX_MERGE:
+            _raise_malformed(path, key, size)
+        pending = (key, number, [bytes(text)])
+
+
+# --- the general path (also what the report's Rollout stream uses) --------------------------------
+
+if sys.version_info >= (3, 11):
+    _TOKENS = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}:,]')
+else:  # no possessive quantifiers before 3.11
+    _TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}:,]')
+
+
+def split_members(view: Any) -> list[tuple[bytes, memoryview]]:
+    """The ``(key JSON, value text)`` members of a JSON object, found without recursion.
+
+    Only used when a step holds something Python cannot parse whole (deep nesting, a huge
+    number): each group is then parsed on its own, so one bad group does not take the step.
+    """
+    data = bytes(view)
+    mv = memoryview(data)
+    out: list[tuple[bytes, memoryview]] = []
+    depth = 0
+    key: bytes | None = None
+    start = -1
+    expect_key = False
+    for m in _TOKENS.finditer(data):
+        c = data[m.start()]
+        if c == 0x22:  # a string
+            if depth == 1 and expect_key:
+                key = m.group()
+                expect_key = False
+        elif c in (0x7B, 0x5B):  # { [
+            depth += 1
+            if depth == 1:
+                expect_key = True
+        elif c in (0x7D, 0x5D):  # } ]
+            if depth == 1 and key is not None and start >= 0:
+                out.append((key, mv[start:m.start()]))
+                key = None
+            depth -= 1
+        elif depth == 1:
+            if c == 0x3A:  # :
+                start = m.end()
+            else:  # ,
+                if key is not None and start >= 0:
+                    out.append((key, mv[start:m.start()]))
+                key, start, expect_key = None, -1, True
+    return out
+
+
+def _parse_general(key: str, number: int | None, view: memoryview) -> Any:
+    try:
+        return loads_general(view)
+    except Unrepresentable as exc:
+        exc.text = bytes(view)  # type: ignore[attr-defined]  # split per group by the caller
+        return exc
+
+
+def iter_steps(path: Path, advance: Callable[[int], None], digest: dict[str, str], *,
+               block: int | None = None) -> Iterator[tuple[str, int, Any]]:
+    """Yield ``(step_key, step_number, step_object)`` parsed the general way; sets
+    ``digest["sha256"]`` at the end. A step whose key or content Python cannot read is yielded
+    as an :class:`Unrepresentable` (number may be None) for the caller to count."""
+    hasher = hashlib.sha256()
+    size = path.stat().st_size
+    with open_log(path, hasher, advance) as fh:
+        for key, number, obj in complete_steps(path, split_steps(path, fh, size, block), size, _parse_general):
+            if number is not None and not isinstance(obj, (dict, Unrepresentable)):
+                raise InputError(f"{key!r} is not an object", where=path,
+                                 expected='{"<uid>": {"prompt": ..., "agents": [...]}}')
+            yield key, number, obj  # type: ignore[misc]
+    digest["sha256"] = hasher.hexdigest()
+
+
+def _step_offset(path: Path, key: str) -> int:
+    """Byte offset of the top-level key ``key`` in the file (error path only: one linear scan)."""
+    pattern = re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*\{')
+    lit = b'"' + key.encode() + b'"'
+    offset = 0
+    tail = b""
+    with open_raw(path) as fh:
+        while True:
+            chunk = fh.read(BLOCK)
+            if not chunk:
+                return -1
+            data = tail + chunk
+            i = data.find(lit)
+            while i >= 0:
+                if (i == 0 or data[i - 1] != 92) and pattern.match(data, i):
+                    return offset - len(tail) + i
+                i = data.find(lit, i + 1)
+            tail = data[-256:]
+            offset += len(chunk)
 
 
 def _error_offset(path: Path, start: int) -> tuple[int, str]:
-    """Exact byte offset and message of the first JSON error in the value starting at ``start``.
-
-    Only used on the error path: re-reads the step's original bytes (bounded).
-    """
-    with open(path, "rb") as fh:
+    """Exact byte offset and message of the first JSON error in the value starting at ``start``."""
+    with open_raw(path) as fh:
         fh.seek(start)
         head = fh.read(1 << 16)
         m = re.match(rb'(?:\s*"(?:[^"\\]|\\.)*"\s*:\s*)?', head)
@@ -127,337 +409,30 @@ def _error_offset(path: Path, start: int) -> tuple[int, str]:
         _, end = json.JSONDecoder().raw_decode(text)
     except json.JSONDecodeError as exc:
         return start + skip + len(text[: exc.pos].encode("utf-8")), exc.msg
+    except (RecursionError, ValueError):
+        return start + skip, "a value Python cannot read"
     return start + skip + len(text[:end].encode("utf-8")), "unexpected data after the step object"
 
 
-def _prefetched_chunks(fh: BinaryIO, hasher: Any, advance: Callable[[int], None],
-                       chunk_size: int) -> Iterator[bytes]:
-    """Chunks of ``fh``; the next chunk is read and hashed in a helper thread meanwhile.
+def _compressed(path: Path) -> bool:
+    from ddai.curriculum.read_io import compression_of
 
-    Reading and SHA-256 both release the GIL, so they overlap with the scanning.
-    """
-    def read_one() -> bytes:
-        chunk = fh.read(chunk_size)
-        if chunk:
-            hasher.update(chunk)
-        return chunk
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ddai-read") as pool:
-        future = pool.submit(read_one)
-        while True:
-            chunk = future.result()
-            if not chunk:
-                return
-            future = pool.submit(read_one)
-            advance(len(chunk))
-            yield chunk
-
-
-RawStep = tuple[str, int, bytes, bytes, bool]  # (step key, number, key text, skeleton text, is last)
-
-
-def scan_steps(path: Path, fh: BinaryIO, hasher: Any, advance: Callable[[int], None],
-               chunk_size: int = CHUNK) -> Iterator[RawStep]:
-    """The skeleton text of each top-level step, in document order (nothing parsed yet).
-
-    Chunks are cut right before the last ``"response"`` key they contain (that literal cannot
-    occur inside a JSON string, where quotes are escaped), so every response value lies whole
-    in one region; each region is reduced to its skeleton, which is split at the top-level step
-    keys (also unambiguous: ``"step_N": {`` with an unescaped quote is always a key).
-    """
-    state = _StepState(path, path.stat().st_size)
-    carry = b""
-    for chunk in _prefetched_chunks(fh, hasher, advance, chunk_size):
-        first = chunk.find(b'"response"') if carry else 0
-        if first < 0 or (carry and len(carry) + len(chunk) < 2 * _MARGIN):
-            data = carry + chunk   # no key in this chunk: keep collecting (a very long response)
-        elif carry:
-            # The carried response ends before this chunk's first key: finish it on a small copy
-            # and scan the rest of the chunk in place (no copy of the chunk).
-            yield from state.feed(skeleton(carry + chunk[:first]))
-            data = memoryview(chunk)[first:]
-        else:
-            data = chunk
-        cut = _rfind(data, b'"response"')
-        if cut <= 0:
-            if len(data) < _MAX_CARRY:
-                carry = bytes(data)  # a response longer than a chunk (or none yet): read on
-                continue
-            # Still none (a document without responses): cut after the last complete string,
-            # found with the exact pattern -- slow, but only for such unusual documents.
-            cut = _aligned_cut(bytes(data[: len(data) - _MARGIN]))
-        yield from state.feed(skeleton(data[:cut] if cut < len(data) else data))
-        carry = bytes(data[cut:])
-    yield from state.feed(skeleton(carry))
-    yield from state.close()
-
-
-def _rfind(data: bytes | memoryview, needle: bytes) -> int:
-    """``rfind`` for bytes or a memoryview of bytes (offset relative to ``data``)."""
-    if isinstance(data, memoryview):
-        base = data.obj
-        start = len(base) - len(data)  # views here are always suffixes of their chunk
-        i = base.rfind(needle, start)
-        return i - start if i >= 0 else -1
-    return data.rfind(needle)
-
-
-# Files at least this big are scanned in a helper process (the skeleton pass runs on another
-# core while this one parses); smaller ones are not worth the process start.
-PARALLEL_MIN_BYTES = 64 * 1024 * 1024
-
-
-def iter_steps(path: Path, advance: Callable[[int], None], digest: dict[str, str], *,
-               chunk_size: int = CHUNK, parallel: bool | None = None) -> Iterator[tuple[str, int, dict[str, Any]]]:
-    """Yield ``(step_key, step_number, step_object_skeleton)``; sets ``digest["sha256"]`` at the end.
-
-    ``parallel``: scan in a helper process (default: for files >= PARALLEL_MIN_BYTES when the
-    machine has more than one CPU; ``DDAI_READ_PARALLEL=0`` turns it off).
-    """
-    size = path.stat().st_size
-    if parallel is None:
-        env = os.environ.get("DDAI_READ_PARALLEL", "").strip().lower()
-        parallel = (env not in ("0", "false", "no") and size >= PARALLEL_MIN_BYTES
-                    and (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods()
-                    and not mp.current_process().daemon)  # daemonic processes may not fork children
-    raw_steps = _scan_in_worker(path, advance, digest, chunk_size) if parallel else _scan_here(
-        path, advance, digest, chunk_size)
-    pending: tuple[str, int, list[bytes]] | None = None
-    for key, number, key_text, text, last in raw_steps:
-        if pending is not None:
-            # the previous split was at a nested step-like key: join and try again
-            pending[2].extend((key_text, text))
-            key, number, text = pending[0], pending[1], b"".join(pending[2])
-        obj = _parse_step(text, last)
-        if obj is not None:
-            pending = None
-            if not isinstance(obj, dict):
-                raise InputError(f"{key!r} is not an object", where=path,
-                                 expected='{"<uid>": {"prompt": ..., "agents": [...]}}')
-            yield key, number, obj
-            continue
-        if last:
-            if not text.rstrip().endswith(b"}"):
-                _raise_truncated(path, key, size)
-            _raise_malformed(path, key, size)
-        if len(text) > _MAX_MERGE:
-            _raise_malformed(path, key, size)
-        pending = (key, number, [text])
-
-
-def _scan_here(path: Path, advance: Callable[[int], None], digest: dict[str, str],
-               chunk_size: int) -> Iterator[RawStep]:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as fh:
-        yield from scan_steps(path, fh, hasher, advance, chunk_size)
-    digest["sha256"] = hasher.hexdigest()
-
-
-# Messages the helper process may have queued ahead of the parent. The pipe itself holds only
-# 64 KB, so without a queue the scanner would wait in ``send`` for every step until the parent
-# had parsed the previous one: the two processes would take turns instead of running together.
-_SEND_AHEAD = 16
-
-
-def _worker(path_str: str, chunk_size: int, conn: Any) -> None:
-    """Helper process: scan the file and send raw steps, progress, the digest, or the error.
-
-    A sender thread writes to the pipe (``send`` releases the GIL) while the scan goes on.
-    Ctrl-C is left to the parent, which stops this process when its reader is closed.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    path = Path(path_str)
-    out: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=_SEND_AHEAD)
-    broken = threading.Event()
-
-    def pump() -> None:
-        while True:
-            message = out.get()
-            if message is None:
-                return
-            if broken.is_set():
-                continue  # the parent stopped reading: drain, so the scanner never blocks
-            try:
-                conn.send(message)
-            except OSError:
-                broken.set()
-
-    def send(message: tuple[str, Any]) -> None:
-        if broken.is_set():
-            raise BrokenPipeError
-        out.put(message)
-
-    sender = threading.Thread(target=pump, name="ddai-send", daemon=True)
-    sender.start()
-    try:
-        hasher = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for raw in scan_steps(path, fh, hasher, lambda n: send(("progress", n)), chunk_size):
-                send(("step", raw))
-        send(("done", hasher.hexdigest()))
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the parent stopped reading
-    except InputError as exc:
-        out.put(("input_error", (exc.what, exc.where, exc.expected)))
-    except BaseException as exc:  # noqa: BLE001  # pragma: no cover - reported to the parent verbatim
-        out.put(("crash", f"{type(exc).__name__}: {exc}"))
-    finally:
-        out.put(None)
-        sender.join()
-        conn.close()
-
-
-def _scan_in_worker(path: Path, advance: Callable[[int], None], digest: dict[str, str],
-                    chunk_size: int) -> Iterator[RawStep]:
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_worker, args=(str(path), chunk_size, send), daemon=True,
-                       name="ddai-scan")
-    proc.start()
-    send.close()
-    try:
-        while True:
-            try:
-                tag, payload = recv.recv()
-            except EOFError:
-                raise RuntimeError(f"{path}: the scanning helper process ended unexpectedly "
-                                   f"(exit code {proc.exitcode})") from None
-            if tag == "step":
-                yield payload
-            elif tag == "progress":
-                advance(payload)
-            elif tag == "done":
-                digest["sha256"] = payload
-                return
-            elif tag == "input_error":
-                what, where, expected = payload
-                raise InputError(what, where=where, expected=expected)
-            else:
-                raise RuntimeError(f"{path}: scanning failed: {payload}")
-    finally:
-        recv.close()
-        if proc.is_alive():
-            proc.terminate()
-        proc.join()
-
-
-class _StepState:
-    """Splits the skeleton at step keys (every ``"step_N": {`` outside a string).
-
-    A key named like a step *inside* a step (not top level) also splits here; the parser
-    notices (the text before it is not a complete object) and joins the pieces again.
-    """
-
-    def __init__(self, path: Path, size: int):
-        self.path = path
-        self.size = size
-        self.cur: tuple[str, int, bytes] | None = None   # (key, number, key text)
-        self.pieces: list[bytes] = []
-        self.head: list[bytes] = []
-
-    def feed(self, data: bytes) -> Iterator[RawStep]:
-        """Skeleton bytes, in document order (``data`` starts and ends outside any string)."""
-        pos = 0
-        s = data.find(b'"step_')
-        while s >= 0:
-            m = _STEP_KEY.match(data, s) if (s == 0 or data[s - 1] != 92) else None
-            if m is None:
-                s = data.find(b'"step_', s + 1)
-                continue
-            if self.cur is None:
-                self.head.append(data[pos:s])
-                if not _HEAD.match(b"".join(self.head)):
-                    raise InputError("unexpected content before the first step key",
-                                     where=self.path, expected='a step-keyed JSON document {"step_1": {...}}')
-            else:
-                self.pieces.append(data[pos:s])
-                yield (*self.cur, b"".join(self.pieces), False)
-            self.cur = (m.group(1).decode(), int(m.group(2)), data[s:m.end() - 1])
-            self.pieces = []
-            pos = m.end() - 1
-            s = data.find(b'"step_', pos)
-        if pos < len(data):
-            (self.pieces if self.cur is not None else self.head).append(data[pos:] if pos else data)
-        if self.cur is None and sum(map(len, self.head)) > _HEAD_LIMIT:
-            raise InputError("no step keys found in the first part of the document", where=self.path,
-                             expected='a step-keyed JSON document {"step_1": {"<uid>": {...}}, ...}')
-
-    def close(self) -> Iterator[RawStep]:
-        if self.cur is None:
-            stripped = b"".join(self.head).strip()
-            if stripped in (b"{}", b""):
-                return
-            if stripped.startswith(b"{") and not stripped.endswith(b"}"):
-                raise InputError(f"the document is truncated (it ends at byte {self.size})", where=self.path,
-                                 expected="a complete JSON document")
-            raise InputError("the document has no step keys", where=self.path,
-                             expected='a step-keyed JSON document {"step_1": {...}}')
-        yield (*self.cur, b"".join(self.pieces), True)
-
-
-def _step_offset(path: Path, key: str) -> int:
-    """Byte offset of the top-level key ``key`` in the file (error path only: one linear scan)."""
-    pattern = re.compile(rb'"' + re.escape(key.encode()) + rb'"\s*:\s*\{')
-    lit = b'"' + key.encode() + b'"'
-    offset = 0
-    tail = b""
-    with open(path, "rb") as fh:
-        while True:
-            chunk = fh.read(CHUNK)
-            if not chunk:
-                return -1
-            data = tail + chunk
-            i = data.find(lit)
-            while i >= 0:
-                if (i == 0 or data[i - 1] != 92) and pattern.match(data, i):
-                    return offset - len(tail) + i
-                i = data.find(lit, i + 1)
-            tail = data[-_MARGIN:]
-            offset += len(chunk)
-
-
-_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.rstrip() strips
-
-
-def _parse_step(text: bytes, last: bool) -> Any:
-    """The step object in ``text`` (``{...},`` or, for the last step, ``{...}}``); None if it is
-    not one complete JSON value.
-
-    Works on end offsets and parses a zero-copy view: the trailing ``,`` / ``}`` would otherwise
-    cost a copy of every step's text.
-    """
-    end = len(text)
-    while end and text[end - 1] in _SPACE:
-        end -= 1
-    if last:
-        if not end or text[end - 1] != 0x7D:  # "}"
-            return None
-        end -= 1
-        while end and text[end - 1] in _SPACE:
-            end -= 1
-    elif not end or text[end - 1] != 0x2C:  # ","
-        return None
-    else:
-        end -= 1
-    if not end or text[end - 1] != 0x7D:
-        return None
-    try:
-        return orjson.loads(memoryview(text)[:end])
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return _loads(text[:end])
-    except (json.JSONDecodeError, ValueError):
-        return None
+    with open_raw(path) as fh:
+        return compression_of(fh.read(4)) is not None
 
 
 def _raise_truncated(path: Path, key: str, size: int) -> NoReturn:
+    if _compressed(path):
+        raise InputError(f"the document is truncated inside {key!r}", where=path,
+                         expected="a complete JSON document (was the file still being written or copied?)")
     raise InputError(f"the document is truncated: it ends at byte {size} inside {key!r} "
                      f"(which starts at byte {_step_offset(path, key)})", where=path,
                      expected="a complete JSON document (was the file still being written or copied?)")
 
 
 def _raise_malformed(path: Path, key: str, size: int) -> NoReturn:
+    if _compressed(path):
+        raise InputError(f"malformed JSON in {key!r}", where=path, expected="a valid step-keyed JSON document")
     offset = _step_offset(path, key)
     err_at, msg = _error_offset(path, max(offset, 0))
     if err_at >= size - 1:
@@ -480,6 +455,8 @@ _MISSING = object()
 # -> which of its keys are scores, and under which canonical name (first spelling wins)
 _LAYOUTS: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}
 _DECKS: dict[tuple[str, ...], tuple[str, ...]] = {}
+# doc name -> its deck id (or None): deck pages recur across agents and steps
+_DOC_DECKS: dict[str, str | None] = {}
 
 
 def _layout(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -496,44 +473,38 @@ def _layout(keys: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return out
 
 
-# doc name -> its deck id (or None): deck pages recur across agents and steps, while their
-# reference lists (the _DECKS keys) often differ
-_DOC_DECKS: dict[str, str | None] = {}
-_QUESTION_ENDS = ("<|im_end|>", "<|eot_id|>", "</s>", "<end_of_turn>")
-
-
-def _deck_ids(ref: tuple[str, ...]) -> tuple[str, ...]:
-    """:func:`deck_ids` of a tuple of strings, with a per-document cache."""
+def deck_ids_cached(ref: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`ddai.curriculum.fields.deck_ids` of a tuple of strings, cached per tuple and per page."""
+    deck = _DECKS.get(ref)
+    if deck is not None:
+        return deck
     seen: dict[str, None] = {}
     cache = _DOC_DECKS
     for d in ref:
-        deck = cache.get(d, _MISSING)
-        if deck is _MISSING:
-            deck = deck_of(d)
+        dk = cache.get(d, _MISSING)
+        if dk is _MISSING:
+            dk = deck_of(d)
             if len(cache) < 100_000:
-                cache[d] = deck
-        if deck is not None:
-            seen[deck] = None  # re-assigning keeps a key's first position, like setdefault
-    return tuple(seen)
+                cache[d] = dk
+        if dk is not None:
+            seen[dk] = None  # re-assigning keeps a key's first position, like setdefault
+    deck = tuple(seen)
+    if len(_DECKS) < 100_000:
+        _DECKS[ref] = deck
+    return deck
 
 
-def _question(prompt: str) -> str | None:
-    """:func:`question_from_prompt` without its lazy regex (about 5x cheaper, same result).
+_QUESTIONS: dict[str, str | None] = {}
 
-    The regex takes the text after the last ``Question:`` up to the first end-of-turn marker
-    (or the end of the text, or a final newline: ``$``) and strips it; every marker starts
-    with ``<``, so the earliest marker is where the lazy match stops.
-    """
-    idx = prompt.rfind("Question:")
-    if idx < 0:
-        return None
-    start = idx + 9
-    end = len(prompt) - 1 if prompt.endswith("\n") else len(prompt)
-    for marker in _QUESTION_ENDS:
-        j = prompt.find(marker, start, end)
-        if j >= 0:
-            end = j
-    return prompt[start:end].strip() or None
+
+def question_cached(prompt: str) -> str | None:
+    """:func:`question_from_prompt`, cached (the prompts of a log repeat across steps)."""
+    q = _QUESTIONS.get(prompt, _MISSING)
+    if q is _MISSING:
+        q = question_from_prompt(prompt)
+        if len(_QUESTIONS) < 200_000:
+            _QUESTIONS[prompt] = q
+    return q  # type: ignore[return-value]
 
 
 _join = "".join  # raises TypeError on a non-string item: a C-speed "all strings?" check
@@ -550,86 +521,101 @@ def _docs(value: Any) -> tuple[str, ...]:
     return ()
 
 
-def rollouts_from_step(path: Path, source: str, key: str, step: int, groups: dict[str, Any]) -> list[Rollout]:
-    """Turn one parsed step object into Rollout records (one per agent), in document order.
+def _score(v: Any) -> float | None:
+    t = type(v)
+    return v if t is float else (float(v) if t is int else score_value(v))
 
-    The hot loop of the reader (one pass per agent): plain dict/type checks and caches for
-    alias lookups and deck ids, no per-agent helper calls when the data is well formed. A list,
-    not a generator: the caller takes the whole step at once, and resuming a generator per
-    record costs more than the list.
+
+def rollouts_from_group(path: Path, source: str, key: str, step: int, uid: str, group: Any) -> list[Rollout]:
+    """The Rollout records (one per agent) of one group of one step, in document order.
+
+    Raises InputError for a group that is not ``{"agents": [...]}`` (a structural problem of the
+    file) and OverflowError for a score too large for a float (the caller skips and counts it).
     """
+    agents = group.get("agents") if type(group) is dict else None
+    if type(agents) is not list:
+        raise InputError(f"group {uid!r} in {key!r} has no 'agents' list", where=path,
+                         expected='{"prompt": "...", "agents": [{"agent_id": 1, "scores": {...}}]}')
+    prompt = group.get("prompt")
+    question = question_cached(prompt) if type(prompt) is str else None
+    dataset_id = uid if dataset_id_like(uid) else None
+    if len(group) > 2:
+        for gk, gv in group.items():
+            if gk not in ("agents", "prompt") and canonical_field(gk) == "dataset_id" and isinstance(gv, str):
+                dataset_id = gv
     layouts = _LAYOUTS
-    decks = _DECKS
     out: list[Rollout] = []
     append = out.append
-    for uid, group in groups.items():
-        agents = group.get("agents") if type(group) is dict else None
-        if type(agents) is not list:
-            raise InputError(f"group {uid!r} in {key!r} has no 'agents' list", where=path,
-                             expected='{"prompt": "...", "agents": [{"agent_id": 1, "scores": {...}}]}')
-        prompt = group.get("prompt")
-        question = _question(prompt) if type(prompt) is str else None
-        dataset_id = uid if dataset_id_like(uid) else None
-        if len(group) > 2:
-            for gk, gv in group.items():
-                if gk not in ("agents", "prompt") and canonical_field(gk) == "dataset_id" and isinstance(gv, str):
-                    dataset_id = gv
-        for i, agent in enumerate(agents, 1):
-            if type(agent) is not dict:
-                raise InputError(f"agent #{i} of group {uid!r} in {key!r} is not an object", where=path,
-                                 expected='{"agent_id": 1, "scores": {...}}')
-            scores: dict[str, float | None] = {}
-            ref: tuple[str, ...] = ()
-            ret: tuple[str, ...] = ()
-            err = None
-            so = agent.get("scores")
-            if type(so) is dict:
-                pairs = layouts.get(keys := tuple(so), _MISSING)
-                if pairs is _MISSING:
-                    pairs = _layout(keys)
-                for k, canon in pairs:
-                    v = so[k]
-                    t = type(v)
-                    scores[canon] = v if t is float else (float(v) if t is int else score_value(v))
-                det = so.get("ndcg_details")
-                if type(det) is dict:  # _docs(), inlined for the usual lists of strings
-                    docs = det.get("reference_documents")
-                    if type(docs) is list:
-                        ref = tuple(docs)
-                        try:
-                            _join(ref)
-                        except TypeError:
-                            ref = _docs(docs)
-                    docs = det.get("retrieved_documents")
-                    if type(docs) is list:
-                        ret = tuple(docs)
-                        try:
-                            _join(ret)
-                        except TypeError:
-                            ret = _docs(docs)
-                fr = so.get("fail_reason")
-                if fr and type(fr) is str:
-                    err = fr
-            pairs = layouts.get(keys := tuple(agent), _MISSING)
+    for i, agent in enumerate(agents, 1):
+        if type(agent) is not dict:
+            raise InputError(f"agent #{i} of group {uid!r} in {key!r} is not an object", where=path,
+                             expected='{"agent_id": 1, "scores": {...}}')
+        scores: dict[str, float | None] = {}
+        ref: tuple[str, ...] = ()
+        ret: tuple[str, ...] = ()
+        err = None
+        so = agent.get("scores")
+        if type(so) is dict:
+            pairs = layouts.get(keys := tuple(so), _MISSING)
             if pairs is _MISSING:
                 pairs = _layout(keys)
-            for k, canon in pairs:  # scores written beside "scores" (rare)
-                if canon not in scores:
-                    v = agent[k]
-                    t = type(v)
-                    scores[canon] = v if t is float else (float(v) if t is int else score_value(v))
-            deck = decks.get(ref)
-            if deck is None:
-                deck = _deck_ids(ref)
-                if len(decks) < 100_000:
-                    decks[ref] = deck
-            sample = agent.get("agent_id", i)
-            latency = agent.get("latency_s")
-            append(Rollout(
-                uid, source, None, step,
-                sample if type(sample) is int else i,
-                dataset_id, question, deck, ref, ret, scores,
-                None if latency is None else score_value(latency),
-                err,
-            ))
+            for k, canon in pairs:
+                scores[canon] = _score(so[k])
+            det = so.get("ndcg_details")
+            if type(det) is dict:
+                ref = _docs(det.get("reference_documents"))
+                ret = _docs(det.get("retrieved_documents"))
+            fr = so.get("fail_reason")
+            if fr and type(fr) is str:
+                err = fr
+        pairs = layouts.get(keys := tuple(agent), _MISSING)
+        if pairs is _MISSING:
+            pairs = _layout(keys)
+        for k, canon in pairs:  # scores written beside "scores" (rare)
+            if canon not in scores:
+                scores[canon] = _score(agent[k])
+        sample = agent.get("agent_id", i)
+        latency = agent.get("latency_s")
+        append(Rollout(
+            uid, source, None, step,
+            sample if type(sample) is int else i,
+            dataset_id, question, deck_ids_cached(ref), ref, ret, scores,
+            None if latency is None else score_value(latency),
+            err,
+        ))
+    return out
+
+
+def members_of_unreadable(path: Path, key: str, view: Any,
+                          on_malformed: Callable[[str, str], None]) -> Iterator[tuple[str, Any]]:
+    """The groups of a step that could not be parsed whole, parsed one by one."""
+    for key_json, value in split_members(view):
+        try:
+            uid = json.loads(key_json)
+        except (ValueError, RecursionError):
+            on_malformed(f"{key} group key", "a key Python cannot read")
+            continue
+        try:
+            group = loads_general(value)
+        except Unrepresentable as exc:
+            on_malformed(f"{key} group {str(uid)[:60]}", exc.reason)
+            continue
+        except _Incomplete:
+            on_malformed(f"{key} group {str(uid)[:60]}", "not valid JSON")
+            continue
+        yield uid, group
+
+
+def rollouts_from_step(path: Path, source: str, key: str, step: int, groups: dict[str, Any],
+                       on_malformed: Callable[[str, str], None] | None = None) -> list[Rollout]:
+    """Every Rollout of one parsed step (one per agent), in document order. A group holding a score
+    too large for a float is skipped and reported to ``on_malformed`` (raised without one)."""
+    out: list[Rollout] = []
+    for uid, group in groups.items():
+        try:
+            out.extend(rollouts_from_group(path, source, key, step, uid, group))
+        except OverflowError:
+            if on_malformed is None:
+                raise
+            on_malformed(f"{key} group {uid[:60]}", "a score too large for a float")
     return out

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -53,47 +53,132 @@ class Group:
         return f"step {self.step} group {self.group}" if self.step is not None else f"group {self.group}"
 
 
-def collect_groups(rollouts: Iterable[Rollout], normalize_question) -> list[Group]:
-    """Gather a rollout stream into groups keyed by (step, group uid), in first-seen order.
+class GroupCollector:
+    """Gathers rollouts into groups keyed by (step, group uid), in first-seen order.
 
     The step is part of the key because the step-keyed log draws fresh uids per step and
     JSON Lines logs may reuse a uid across steps; either way one (step, uid) pair is one
     batch's group of agents for one prompt.
+
+    Two ways in, with the same result: :meth:`add_rollout` one record at a time (JSON Lines,
+    parquet, tests), and :meth:`add_group` a whole group at once -- what the step-keyed reader
+    does, with the group's score columns already sliced out of the step's arrays, so no Python
+    work is done per rollout. ``add_group(...)`` equals ``add_rollout`` of the group's rollouts in
+    order (they share uid, step, source, dataset id and question).
     """
-    # Hot loop (one pass per rollout of a possibly huge log): per group, the three score
-    # lists' append methods are looked up once and kept beside the group.
-    groups: dict[tuple[int | None, str], tuple] = {}
-    get = groups.get
-    for r in rollouts:
-        key = (r.step, r.group)
-        entry = get(key)
-        if entry is None:
-            g = Group(group=r.group, step=r.step, order=len(groups))
-            sc = g.scores
-            entry = groups[key] = (g, sc["ndcg"].append, sc["judge"].append, sc["final"].append)
-        g, add_ndcg, add_judge, add_final = entry
-        source = r.source
+
+    def __init__(self, normalize_question: Callable[[str], str]):
+        self._normalize = normalize_question
+        self._groups: dict[tuple[int | None, str], Group] = {}
+        self._norm: dict[str, str] = {}      # raw question -> normalized (one call per distinct text)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def _questions(self, question: str | None) -> tuple[list[str], set[str]]:
+        if not question:
+            return [], set()
+        norm = self._norm.get(question)
+        if norm is None:
+            norm = self._norm[question] = self._normalize(question)
+        return [question], ({norm} if norm else set())
+
+    def _merge(self, g: Group, source: str, dataset_id: str | None, question: str | None) -> None:
         sources = g.sources
-        if not sources or sources[-1] != source:
-            if source not in sources:
-                sources.append(source)
-        if r.dataset_id:
-            g.dataset_ids.add(str(r.dataset_id))
+        if sources[-1] != source and source not in sources:
+            sources.append(source)
+        if dataset_id:
+            g.dataset_ids.add(str(dataset_id))
+        if question and question not in g.raw_questions:  # agents of a group share it: normalize once
+            g.raw_questions.append(question)
+            norm = self._normalize(question)
+            if norm:
+                g.questions.add(norm)
+
+    def add_group(self, step: int | None, uid: str, source: str, dataset_id: str | None,
+                  decks: Iterable[str], question: str | None,
+                  ndcg: list, judge: list, final: list) -> None:
+        """One group's rollouts at once (``ndcg``/``judge``/``final``: one raw value per rollout;
+        the lists are taken over, not copied)."""
+        key = (step, uid)
+        groups = self._groups
+        g = groups.get(key)
+        if g is None:
+            raw_q, norm_q = self._questions(question)
+            groups[key] = Group(uid, step, len(groups), [source], {str(dataset_id)} if dataset_id else set(),
+                                {d for d in decks if d}, norm_q, raw_q,
+                                {"ndcg": ndcg, "judge": judge, "final": final}, len(ndcg))
+            return
+        self._merge(g, source, dataset_id, question)
+        g.deck_ids.update(d for d in decks if d)
+        sc = g.scores
+        sc["ndcg"].extend(ndcg)
+        sc["judge"].extend(judge)
+        sc["final"].extend(final)
+        g.n_rollouts += len(ndcg)
+
+    def add_step(self, step: int, source: str, uids: list[str], dataset_ids: list[str | None],
+                 decks: list[tuple[str, ...]], questions: list[str | None],
+                 ndcg: list, judge: list, final: list, lens: list[int]) -> None:
+        """A whole step's groups (parallel lists, one entry per group; the score lists hold every
+        rollout of the step, ``lens[i]`` of them for group ``i``): :meth:`add_group` for each,
+        in one loop."""
+        groups = self._groups
+        norm_of = self._norm
+        normalize = self._normalize
+        o = 0
+        for uid, did, dk, q, n in zip(uids, dataset_ids, decks, questions, lens):
+            if not n:
+                continue
+            e = o + n
+            key = (step, uid)
+            if key in groups:
+                self.add_group(step, uid, source, did, dk, q, ndcg[o:e], judge[o:e], final[o:e])
+            else:
+                if q:
+                    norm = norm_of.get(q)
+                    if norm is None:
+                        norm = norm_of[q] = normalize(q)
+                    raw_q, norm_q = [q], ({norm} if norm else set())
+                else:
+                    raw_q, norm_q = [], set()
+                dks = set(dk)
+                dks.discard("")
+                groups[key] = Group(uid, step, len(groups), [source], {did} if did else set(), dks, norm_q, raw_q,
+                                    {"ndcg": ndcg[o:e], "judge": judge[o:e], "final": final[o:e]}, n)
+            o = e
+
+    def add_rollout(self, r: Rollout) -> None:
+        """One rollout record."""
+        key = (r.step, r.group)
+        g = self._groups.get(key)
+        if g is None:
+            g = self._groups[key] = Group(r.group, r.step, len(self._groups), [r.source], set(), set(), set(), [],
+                                          {"ndcg": [], "judge": [], "final": []}, 0)
+        self._merge(g, r.source, r.dataset_id, r.question)
         for d in r.deck_ids:
             if d:
                 g.deck_ids.add(str(d))
-        q = r.question
-        if q and q not in g.raw_questions:  # agents of a group share it: normalize once
-            g.raw_questions.append(q)
-            norm = normalize_question(q)
-            if norm:
-                g.questions.add(norm)
         scores = r.scores
-        add_ndcg(scores.get("ndcg"))
-        add_judge(scores.get("judge"))
-        add_final(scores.get("final"))
+        sc = g.scores
+        sc["ndcg"].append(scores.get("ndcg"))
+        sc["judge"].append(scores.get("judge"))
+        sc["final"].append(scores.get("final"))
         g.n_rollouts += 1
-    return [entry[0] for entry in groups.values()]
+
+    def groups(self) -> list[Group]:
+        """The groups, in first-seen order."""
+        return list(self._groups.values())
+
+
+def collect_groups(rollouts: Iterable[Rollout], normalize_question: Callable[[str], str]) -> list[Group]:
+    """Gather a rollout stream into groups keyed by (step, group uid), in first-seen order
+    (see :class:`GroupCollector`)."""
+    collector = GroupCollector(normalize_question)
+    add = collector.add_rollout
+    for r in rollouts:
+        add(r)
+    return collector.groups()
 
 
 def is_usable(value: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -160,3 +161,58 @@ def test_log_directory_without_logs(data, tmp_path):
 
 def test_every_error_is_a_ddai_error():
     assert issubclass(InputError, DdaiError) and issubclass(ConfigError, DdaiError)
+
+
+# --- issue 13: logs that are not logs -- one line naming the path, exit 2, nothing written ---------
+
+def _cli_fails_naming(data: Path, tmp_path: Path, log: Path, *needles: str, extra: tuple[str, ...] = ()) -> None:
+    proc = run_launch(f"curriculum.phase1_log={log}", f"curriculum.dataset={data / DATASET}",
+                      f"curriculum.out_dir={tmp_path / 'out'}", f"hydra.run.dir={tmp_path / 'run'}", *extra,
+                      cwd=tmp_path)
+    assert_clean_failure(proc, str(log), *needles)
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_unreadable_file_inside_a_log_directory(data, tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.json").write_bytes((data / "gspo_phase1.json").read_bytes())
+    broken = logs / "b.jsonl"
+    broken.symlink_to(tmp_path / "gone.jsonl")        # a dangling link: the file cannot be opened
+    _cli_fails_naming(data, tmp_path, logs, str(broken))
+
+
+def test_fifo_as_the_log(data, tmp_path):
+    fifo = tmp_path / "log.jsonl"
+    os.mkfifo(fifo)
+    _cli_fails_naming(data, tmp_path, fifo, "FIFO")
+
+
+def test_device_as_the_log(data, tmp_path):
+    _cli_fails_naming(data, tmp_path, Path("/dev/zero"), "device")
+
+
+def test_dataset_parquet_bytes_in_a_json_file(data, tmp_path):
+    fake = tmp_path / "log.json"
+    fake.write_bytes((data / DATASET).read_bytes())
+    _cli_fails_naming(data, tmp_path, fake, "not a rollout log")
+
+
+def test_garbage_parquet_as_the_log(data, tmp_path):
+    bad = tmp_path / "log.parquet"
+    bad.write_bytes(b"PAR1" + os.urandom(3000) + b"PAR1")
+    _cli_fails_naming(data, tmp_path, bad, "parquet")
+
+
+def test_format_parquet_on_a_json_log(data, tmp_path):
+    _cli_fails_naming(data, tmp_path, data / "gspo_phase1.json", "parquet", extra=("curriculum.format=parquet",))
+
+
+@pytest.mark.parametrize("allow_empty", [False, True])
+def test_a_json_file_that_is_not_a_rollout_log(data, tmp_path, allow_empty):
+    from ddai.examples import DATA_DIR
+
+    truth = tmp_path / "ground_truth.json"
+    truth.write_bytes((DATA_DIR / "ground_truth.json").read_bytes())
+    extra = ("curriculum.allow_empty_train=true",) if allow_empty else ()
+    _cli_fails_naming(data, tmp_path, truth, "holds no rollouts", extra=extra)

@@ -33,12 +33,12 @@ def test_truncated_document_names_file_and_byte(steps_doc, tmp_path, fraction):
     assert f"byte {len(cut)}" in msg
 
 
-@pytest.mark.parametrize("parallel", ["0", "1"])
-def test_truncated_document_in_helper_process(steps_doc, tmp_path, monkeypatch, parallel):
+@pytest.mark.parametrize("block", [1, 97, 4096])
+def test_truncated_document_read_in_small_blocks(steps_doc, tmp_path, monkeypatch, block):
+    """Block boundaries anywhere (inside a key, a string, a number) change nothing."""
     import ddai.curriculum.read_steps as rs
 
-    monkeypatch.setattr(rs, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setenv("DDAI_READ_PARALLEL", parallel)
+    monkeypatch.setattr(rs, "BLOCK", block)
     p = tmp_path / "trunc.json"
     p.write_bytes(steps_doc.read_bytes()[:-5000])
     with pytest.raises(InputError, match="truncated"):

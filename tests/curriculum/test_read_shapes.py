@@ -143,14 +143,24 @@ def test_pretty_printed_and_ascii_escaped_documents_read_the_same(example, tmp_p
             assert all(_same(a.scores[k], b.scores[k]) for k in a.scores)
 
 
-@pytest.mark.parametrize("parallel", [False, True])
-def test_chunk_boundaries_and_helper_process_agree(example, parallel):
+@pytest.mark.parametrize("compress", [None, "gzip", "zstd"])
+def test_block_boundaries_and_compression_agree(example, tmp_path, compress):
     out, _ = example
     path = out / DEFAULT_NAMES["steps_json"]
     ref = json.loads(path.read_text())
+    if compress == "gzip":
+        import gzip
+
+        src, path = path, tmp_path / "log.json.gz"
+        path.write_bytes(gzip.compress(src.read_bytes()))
+    elif compress == "zstd":
+        import zstandard
+
+        src, path = path, tmp_path / "log.json.zst"
+        path.write_bytes(zstandard.ZstdCompressor().compress(src.read_bytes()))
     for chunk in (997, 4096, 1 << 20):
         digest: dict[str, str] = {}
-        got = {(k, n): v for k, n, v in iter_steps(path, lambda n: None, digest, chunk_size=chunk, parallel=parallel)}
+        got = {(k, n): v for k, n, v in iter_steps(path, lambda n: None, digest, block=chunk)}
         assert digest["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert [k for k, _ in got] == list(ref)
         for (k, n), groups in got.items():
@@ -159,7 +169,7 @@ def test_chunk_boundaries_and_helper_process_agree(example, parallel):
             for uid, g in groups.items():
                 assert g["prompt"] == ref[k][uid]["prompt"]
                 for a, b in zip(g["agents"], ref[k][uid]["agents"]):
-                    assert a["response"] == ""
+                    assert a["response"] == b["response"]
                     assert list(a["scores"]) == list(b["scores"])
                     for key, want in b["scores"].items():
                         have = a["scores"][key]
@@ -220,17 +230,14 @@ def test_step_named_keys_below_top_level_do_not_split_steps(tmp_path):
             ("step_7", 1, 0.5, "nested?"), ("u2", 1, 0.25, "b?"), ("u3", 2, 1.0, "c?")]
 
 
-def test_documents_without_responses_and_tiny_carry(tmp_path, monkeypatch):
-    import ddai.curriculum.read_steps as rs_mod
-
-    monkeypatch.setattr(rs_mod, "_MAX_CARRY", 300)
+def test_documents_without_responses_and_tiny_blocks(tmp_path):
     groups = {f"u{i}": {"prompt": f"Question: q{i} \\\" {{ ?", "agents": [
         {"agent_id": 1, "scores": {"ndcg_value": i / 10, "note": "}" * i}}]} for i in range(10)}
     doc = {"step_1": groups, "step_2": {"v": {"prompt": "x", "agents": []}}}
     p = tmp_path / "noresp.json"
     p.write_text(json.dumps(doc))
     digest: dict[str, str] = {}
-    got = list(iter_steps(p, lambda n: None, digest, chunk_size=64, parallel=False))
+    got = list(iter_steps(p, lambda n: None, digest, block=64))
     assert [(k, obj) for k, _, obj in got] == list(doc.items())
 
 
@@ -264,18 +271,19 @@ def test_dataset_id_shaped_uids_are_offered_as_dataset_ids(tmp_path):
     assert [(r.group, r.dataset_id) for r in iter_rollouts(doc)] == [("train_5", "train_5")]
 
 
-def test_helper_process_stops_when_the_reader_is_closed(example, monkeypatch):
-    import multiprocessing
+def test_reading_thread_stops_when_the_reader_is_closed(example, monkeypatch):
+    import threading
 
     import ddai.curriculum.read_steps as rs_mod
 
     out, truth = example
-    monkeypatch.setattr(rs_mod, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(rs_mod, "BLOCK", 4096)   # many blocks: the thread is mid-file when closed
     stats = ReadStats()
-    full = list(iter_rollouts(out / DEFAULT_NAMES["steps_json"], stats=stats))  # parallel: same result
+    full = list(iter_rollouts(out / DEFAULT_NAMES["steps_json"], stats=stats))
     assert len(full) == sum(len(g.ndcg) for g in truth.groups)
     assert stats.files[0].sha256 == hashlib.sha256((out / DEFAULT_NAMES["steps_json"]).read_bytes()).hexdigest()
     it = iter_rollouts(out / DEFAULT_NAMES["steps_json"])
     next(it)
+    assert any(t.name == "ddai-read" for t in threading.enumerate())
     it.close()
-    assert multiprocessing.active_children() == []
+    assert not any(t.name == "ddai-read" for t in threading.enumerate())

@@ -61,7 +61,8 @@ def bucket_values(out: Path, fname: str) -> dict[str, float]:
 
 
 def run_ddai(d: Path, out: Path, **kw) -> dict:
-    c = make_cfg(dataset=str(d / DATASET), phase1_log=str(d / LOG), out_dir=str(out), match="deck",
+    kw.setdefault("match", "deck")
+    c = make_cfg(dataset=str(d / DATASET), phase1_log=str(d / LOG), out_dir=str(out),
                  duplicates="latest", allow_empty_train=True, **kw)
     pipeline.run(c)
     return json.loads((out / "manifest.json").read_text())
@@ -133,3 +134,54 @@ def reference_tolerant(log: Path, dataset: Path) -> dict[str, float]:
             by_deck[deck] = float(np.mean(vals))
     ids = set(pd.read_parquet(dataset, columns=["id"])["id"])
     return {f"train_{k}": v for k, v in by_deck.items() if f"train_{k}" in ids}
+
+
+def _reshape_prompts(log: Path, shape: str) -> None:
+    """Rewrite every prompt of a step-keyed log into one of the shapes the users' logs have.
+
+    ``stripped``: the chat template decoded with special tokens skipped (their Phase 1 logs):
+    ``"system\\n...\\nuser\\nQuestion: q\\nassistant\\n"``; ``stripped_no_system``: the same without
+    a system turn; ``stripped_no_prefix``: without ``Question:``; ``tokens_no_prefix``: template
+    tokens kept, no ``Question:``.
+    """
+    data = json.loads(log.read_bytes())
+    for groups in data.values():
+        for g in groups.values():
+            p = g["prompt"]
+            if shape.endswith("no_prefix"):
+                p = p.replace("Question: ", "")
+            if shape.startswith("stripped"):
+                p = p.replace("<|im_start|>", "").replace("<|im_end|>", "")
+                if shape == "stripped_no_system":
+                    p = p[p.index("user\n"):]
+            g["prompt"] = p
+    log.write_text(json.dumps(data), encoding="utf-8")
+
+
+@pytest.mark.parametrize("shape", ["stripped", "stripped_no_system", "stripped_no_prefix", "tokens_no_prefix"])
+def test_default_match_reproduces_the_reference_on_the_users_prompt_shapes(tmp_path, shape):
+    """match=auto (the default) on prompts as the users' Phase 1 logs carry them: the reference's
+    buckets exactly -- counts, ids, bit-identical phase1_ndcg, order (issue 11, item 1)."""
+    d = tmp_path / "data"
+    write_example_set(d, 300, seed=3, shapes=("steps_json",), response_bytes=200, bad_score_fraction=0.0,
+                      repeat_fraction=0.2, write_truth=False)
+    _reshape_prompts(d / LOG, shape)
+    first = json.loads((d / LOG).read_bytes())
+    prompt = next(iter(next(iter(first.values())).values()))["prompt"]
+    assert ("<|im_start|>" in prompt) == (shape == "tokens_no_prefix")
+    assert ("Question:" in prompt) == (not shape.endswith("no_prefix"))
+    ref = reference(d / LOG, d / DATASET)
+    c = make_cfg(dataset=str(d / DATASET), phase1_log=str(d / LOG), out_dir=str(tmp_path / "out"),
+                 duplicates="latest", allow_empty_train=True)       # match: the default
+    pipeline.run(c)
+    man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert man["match"]["strategy"] == "auto"
+    assert man["match"]["ambiguous_groups"] == 0
+    assert (man["buckets"]["A"], man["buckets"]["B"], man["buckets"]["0"], man["buckets"]["unmatched"]) == \
+           (len(ref["A"]), len(ref["B"]), len(ref["0"]), ref["unmatched"])
+    for bucket, fname in (("A", "curriculum_bucket_a.parquet"), ("B", "curriculum_bucket_b.parquet"),
+                          ("0", "curriculum_bucket_0.parquet")):
+        assert bucket_values(tmp_path / "out", fname) == dict(zip(ref[bucket]["id"], ref[bucket]["phase1_ndcg"]))
+    a = pq.read_table(tmp_path / "out" / "curriculum_bucket_a.parquet", columns=["id", "extra_info"]).to_pylist()
+    assert [r["id"] for r in a] == list(ref["A"]["id"])
+    assert [r["extra_info"]["phase1_ndcg"] for r in a] == list(ref["A"]["phase1_ndcg"])
