@@ -76,20 +76,9 @@ def _drain(stream, into: list[bytes]) -> None:
     into.append(stream.read())
 
 
-def _reader_forks() -> bool:
-    """The curriculum reader of this tree still scans big step-keyed files in a forked helper
-    whose pipes outlive a killed parent (fixed by the reader's issue-10 work, branch reader)."""
-    from ddai.curriculum import read_steps
-
-    return hasattr(read_steps, "_scan_in_worker")
 
 
-STEPS_XFAIL = pytest.mark.xfail(_reader_forks(), strict=False,
-                                reason="the curriculum reader's forked scanning helper (ddai/curriculum/"
-                                       "read_steps.py, owned by the reader) outlives a killed parent")
-
-
-@pytest.mark.parametrize("shape", [pytest.param("steps", marks=STEPS_XFAIL), "jsonl"])
+@pytest.mark.parametrize("shape", ["steps", "jsonl"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
 def test_killed_report_leaves_nothing(big_logs, shape, sig):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -98,14 +87,9 @@ def test_killed_report_leaves_nothing(big_logs, shape, sig):
                             start_new_session=True, env=env, cwd=ROOT)
     try:
         # synchronise on the event "the log is being read": the report prints what it found,
-        # then reads; wait for that line, then for its reading helper if it starts one
+        # then reads (in this process: the readers use threads, never a forked helper)
         first = proc.stderr.readline()
         assert b"found" in first, first
-        if shape == "steps":
-            for _ in range(2000):
-                if _children(proc.pid) or proc.poll() is not None:
-                    break
-                threading.Event().wait(0.005)
         assert proc.poll() is None, "the report finished before it could be killed"
         os.kill(proc.pid, sig)
         proc.wait()

@@ -225,9 +225,6 @@ def _steps_doc(bad: bytes) -> bytes:
             + b', "step_3": {"g3": ' + good % (3, 3, 3) + b"}}")
 
 
-@pytest.mark.xfail(strict=False, reason="step-keyed documents are read by the curriculum reader "
-                                        "(ddai/curriculum/read_steps.py, owned by the reader); its issue-10 "
-                                        "work counts these records as malformed")
 @pytest.mark.parametrize("bad", [
     b'"step_2": {"g9": {"prompt": "Question: x?", "agents": [{"agent_id": 1, "scores": {"ndcg_value": 0.5, '
     b'"model_eval_score": ' + BIG_INT + b"}}]}}",
