@@ -16,6 +16,10 @@ from hydra.plugins.launcher import Launcher
 from ddai.errors import ConfigError
 
 try:
+    # submitit itself first: hydra-submitit-launcher imports it only when a job is submitted, so
+    # its plugin module loads fine without it and the failure would come mid-sweep.
+    import submitit  # noqa: F401
+
     from ddai.launch import submitit_launcher as _impl
 except ImportError as _missing:  # submitit / hydra-submitit-launcher not installed
     _reason = f"{_missing.name or _missing}"

@@ -13,13 +13,16 @@ from pathlib import Path
 from ddai.campaign import record as cr
 
 BASE = ["task=campaign", "+phase2.agent.settings.search_url=http://search.example:5002/search",
-        "phase2.model_path=/models/p1", "phase2.logger=[console]", "phase2.train_batch_size=8",
+        "phase2.logger=[console]", "phase2.train_batch_size=8",
         "phase2.ppo_mini_batch_size=8", "curriculum.train_batch_size=8", "phase2.experiment_name=cfgtest"]
 
 
 def launch(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "GEMINI_API_KEY": "k", "OPENAI_API_KEY": "k"}
-    return subprocess.run([sys.executable, "-m", "ddai.launch", *BASE, f"campaign.dir={tmp_path / 'c'}",
+    from phase2_inputs import phase2_inputs
+
+    return subprocess.run([sys.executable, "-m", "ddai.launch", *BASE, *phase2_inputs(tmp_path / "in"),
+                           f"campaign.dir={tmp_path / 'c'}",
                            f"hydra.run.dir={tmp_path / 'h'}", *extra], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)
 

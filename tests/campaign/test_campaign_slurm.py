@@ -33,9 +33,11 @@ def campaign_env(**extra: str) -> dict[str, str]:
 
 
 def launch(tmp_path: Path, name: str, *extra: str, env: dict[str, str]) -> dict:
+    from phase2_inputs import phase2_inputs
+
     args = ["task=campaign", f"campaign.dir={tmp_path / 'campaign'}", "campaign.rounds=2",
             "campaign.job.time_min=5", "campaign.job.mem=1G",
-            "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.model_path=/models/p1",
+            "+phase2.agent.settings.search_url=http://search.example:5002/search", *phase2_inputs(tmp_path / "in"),
             "phase2.logger=[console]", f"phase2.experiment_name={name}", f"phase2.slurm.job_name={name}",
             "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.rollout.n=4", "phase2.save_freq=2",
             "phase2.slurm.cpus_per_task=1", "phase2.slurm.time_min=5", "phase2.slurm.signal_s=30",

@@ -38,7 +38,9 @@ def summary(stdout: str) -> dict:
 
 def readme_phase2(manifest: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
     """The README's Phase 2 command (dry run), with the placeholders filled in."""
-    return launch("task=phase2", "phase2.model_path=/models/phase1", f"phase2.manifest={manifest}",
+    from phase2_inputs import phase2_inputs
+
+    return launch("task=phase2", *phase2_inputs(tmp / "in"), f"phase2.manifest={manifest}",
                   "+phase2.agent.settings.search_url=http://search.example:5002/search", "phase2.dry_run=true",
                   f"phase2.run_dir={tmp / 'run'}", f"hydra.run.dir={tmp / 'p2'}", *extra, cwd=tmp, env=phase2_env())
 

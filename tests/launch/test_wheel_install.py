@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from phase2_inputs import phase2_inputs
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = {"GEMINI_API_KEY": "test-gemini-key-0000", "OPENAI_API_KEY": "test-openai-key-0000"}
@@ -93,23 +94,11 @@ PHASE2 = ["task=phase2", "+phase2.agent.settings.search_url=http://search.exampl
           "phase2.train_batch_size=8", "phase2.ppo_mini_batch_size=8", "phase2.logger=[console]"]
 
 
-def _phase2_inputs(where: Path) -> list[str]:
-    """A model directory with the files validation asks for and an image root with one page."""
-    from PIL import Image
-
-    model, pages = where / "model", where / "pages"
-    model.mkdir(parents=True)
-    pages.mkdir()
-    for name in ("config.json", "tokenizer_config.json", "preprocessor_config.json"):
-        (model / name).write_text("{}")
-    Image.new("RGB", (8, 8), "white").save(pages / "2_1.jpg")
-    return [f"phase2.model_path={model}", f"phase2.image_root={pages}"]
-
 
 @pytest.mark.verl
 def test_phase2_dry_run_uses_the_installed_script(venv, tmp_path):
     manifest = _curriculum(venv, tmp_path / "cur")
-    proc = run(venv, "-m", "ddai.launch", *PHASE2, *_phase2_inputs(tmp_path), f"phase2.manifest={manifest}",
+    proc = run(venv, "-m", "ddai.launch", *PHASE2, *phase2_inputs(tmp_path / "in"), f"phase2.manifest={manifest}",
                "phase2.dry_run=true",
                cwd=tmp_path, env={**KEYS, "DDAI_RUNS_ROOT": str(tmp_path / "runs")})
     assert proc.returncode == 0, proc.stderr
@@ -131,7 +120,7 @@ def test_phase2_sbatch_script_runs_from_the_wheel(venv, tmp_path, slurm_cluster)
     env = {**KEYS, "DDAI_PHASE2_TRAINER": "fake", "DDAI_PYTHON": str(venv / "bin" / "python"),
            "DDAI_FAKE_STEP_SECONDS": "0.2"}
     try:
-        proc = run(venv, "-m", "ddai.launch", *PHASE2, *_phase2_inputs(tmp_path), f"phase2.manifest={manifest}",
+        proc = run(venv, "-m", "ddai.launch", *PHASE2, *phase2_inputs(tmp_path / "in"), f"phase2.manifest={manifest}",
                    f"phase2.run_dir={run_dir}",
                    f"phase2.slurm.job_name={name}", "phase2.slurm.cpus_per_task=1",
                    "phase2.slurm.startup_minutes=0.05", "phase2.slurm.step_minutes=0.025", cwd=tmp_path, env=env)
