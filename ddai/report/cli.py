@@ -103,6 +103,11 @@ def _check(a: argparse.Namespace) -> Options:
 def run(argv: Sequence[str] | None = None, *, watch_hooks: tuple[Any, Any] | None = None) -> int:
     """``watch_hooks`` = (stop, on_refresh) callables for ``--watch`` (tests synchronise on them)."""
     a = build_parser().parse_args(argv)
+    if len(a.paths) == 1 and (Path(a.paths[0]) / "campaign.json").is_file():
+        # A campaign directory: its rounds side by side (table on stderr, JSON on stdout).
+        from ddai.campaign.show import main as show_campaign
+
+        return show_campaign([str(a.paths[0])])
     opts = _check(a)
     from ddai.report.render_terminal import make_console
 
