@@ -72,9 +72,12 @@ def log_paths(path: str | os.PathLike[str]) -> list[Path]:
     Same selection as the reader's; done here too so a wrong path (missing, a FIFO or device,
     unreadable) fails before the dataset is loaded.
     """
-    from ddai.curriculum.read import log_files
+    from ddai.curriculum.read import log_files, log_parts
 
     p = Path(path)
+    parts = log_parts(p)
+    if parts:
+        return log_files(parts)
     if not p.exists() and not p.is_symlink():
         raise InputError("Phase 1 log path does not exist", where=p,
                          expected="a log file or a directory of log files")
@@ -181,6 +184,13 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout] | None = None, 
 
     n_train = len(files[bk.train])
     if not c.allow_empty_train:
+        if n_train == 0 and train_items:   # the rule found prompts; fewer than one batch, trimmed away
+            raise InputError(
+                f"the training bucket {bk.train!r} has {len(train_items)} rows, fewer than one batch "
+                f"(train_batch_size={c.train_batch_size}): remainder=trim moved them all to 'remainder'",
+                where="curriculum.train_batch_size",
+                expected="a smaller train_batch_size (it follows phase2.train_batch_size), curriculum.remainder=pad "
+                         "or warn, or curriculum.allow_empty_train=true")
         if n_train == 0:
             raise InputError(
                 f"the training bucket {bk.train!r} is empty ({_counts_text(files)})",

@@ -130,6 +130,20 @@ def detect_format(path: Path) -> str:
                      expected='a step-keyed JSON document {"step_1": ...}, JSON Lines records, or parquet')
 
 
+def log_parts(path: str | os.PathLike[str]) -> list[Path]:
+    """The per-writer parts of a log named by its plain path, when the plain file itself is absent.
+
+    WHY: ddai's reward writes one file per host, job and process (``<stem>.<host>.<job>.<pid>.jsonl``,
+    no file has two writers on a shared filesystem); users still name the log by the path they
+    configured (``logs/gspo_gemini_output.jsonl``). Those parts are that log.
+    """
+    base = Path(path)
+    if base.exists() or not base.suffix or not base.parent.is_dir():
+        return []
+    stem = base.name[: -len(base.suffix)]
+    return sorted(p for p in base.parent.glob(f"{stem}.*{base.suffix}") if p.is_file())
+
+
 def log_files(paths: str | Path | Sequence[str | Path]) -> list[Path]:
     """The log files named by ``paths``: files as given, directories as every log file in them
     (sorted by name, hidden files skipped, compressed logs included)."""

@@ -75,6 +75,10 @@ def check_readable(path_value: Any, key: str) -> None:
         raise ConfigError("no path given", where=key, expected="an existing file or directory")
     p = Path(str(path_value)).expanduser()
     if not p.exists():
+        from ddai.curriculum.read import log_parts
+
+        if log_parts(p):   # a log written in per-writer parts, named by its plain path
+            return
         raise ConfigError(f"{p} does not exist", where=key, expected="an existing file or directory")
     mode = os.R_OK | (os.X_OK if p.is_dir() else 0)
     if not os.access(p, mode):

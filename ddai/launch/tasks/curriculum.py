@@ -28,6 +28,11 @@ def _node(cfg: Any) -> Any:
 
 def _readable(path: str, key: str, *, allow_dir: bool) -> None:
     p = Path(path)
+    if allow_dir and not p.exists():
+        from ddai.curriculum.read import log_parts
+
+        if log_parts(p):   # a log written in per-writer parts, named by its plain path
+            return
     if not p.exists():
         raise ConfigError(f"{p} does not exist", where=f"curriculum.{key}",
                           expected="an existing file" + (" or directory" if allow_dir else ""))
