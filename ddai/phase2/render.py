@@ -235,27 +235,15 @@ def required_env(p: Any) -> list[str]:
 
 def sbatch_args(p: Any, run_dir: str) -> list[str]:
     """sbatch options of every job of the chain (successors reuse them verbatim)."""
+    from ddai.jobs import JobSpec
+
     sl = p.slurm
-    name = sl.job_name or f"ddai-p2-{p.experiment_name}"
-    args = [
-        f"--job-name={name}",
-        f"--nodes={sl.nodes}",
-        "--ntasks-per-node=1",
-        f"--gpus-per-node={sl.gpus_per_node}",
-        f"--cpus-per-task={sl.cpus_per_task}",
-        f"--time={sl.time_min}",
-        f"--signal=B:{STOP_SIGNAL}@{sl.signal_s}",
-        "--open-mode=append",
-        f"--output={run_dir}/slurm-%j.out",
-    ]
-    if sl.mem:
-        args.append(f"--mem={sl.mem}")
-    if sl.partition:
-        args.append(f"--partition={sl.partition}")
-    if sl.account:
-        args.append(f"--account={sl.account}")
-    args.extend(str(a) for a in sl.extra_args)
-    return args
+    spec = JobSpec(name=sl.job_name or f"ddai-p2-{p.experiment_name}", command=[], nodes=int(sl.nodes),
+                   gpus_per_node=int(sl.gpus_per_node), cpus_per_task=int(sl.cpus_per_task),
+                   time_min=sl.time_min, signal=f"B:{STOP_SIGNAL}@{sl.signal_s}", open_mode_append=True,
+                   output=f"{run_dir}/slurm-%j.out", mem=sl.mem, partition=sl.partition, account=sl.account,
+                   extra_args=[str(a) for a in sl.extra_args], kill_on_invalid_dep=False)
+    return spec.sbatch_args()
 
 
 def wandb_run_id(run_dir: str, experiment: str) -> str:
