@@ -15,7 +15,6 @@ job before the end-of-sweep summary. Here, as in the submitit launchers
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,7 +22,7 @@ from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn, JobStatus
 
 from ddai.atomic import atomic_write_text
-from ddai.launch.sweep_validate import SweepRejected, validate_sweep
+from ddai.launch.sweep_validate import validate_sweep_or_exit
 
 JOBS_FILE = "sweep_jobs.json"
 SUMMARY_CALLBACK = "ddai.launch.sweep_summary.SweepSummary"
@@ -49,14 +48,7 @@ class ValidatingBasicLauncher(BasicLauncher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.config is not None and self.hydra_context is not None
-        try:
-            plans = validate_sweep(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)
-        except SweepRejected as exc:
-            from ddai.launch.guard import remove_rejected_sweep_dir
-
-            exc.report()
-            remove_rejected_sweep_dir()
-            sys.exit(2)
+        plans = validate_sweep_or_exit(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)
         returns = list(super().launch(job_overrides, initial_job_idx))
         if not _summary_configured(self.config):
             return returns

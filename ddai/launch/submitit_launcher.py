@@ -36,7 +36,7 @@ from omegaconf import OmegaConf
 
 from ddai.atomic import atomic_write_text
 from ddai.errors import DdaiError
-from ddai.launch.sweep_validate import JobPlan, SweepRejected, validate_sweep
+from ddai.launch.sweep_validate import JobPlan, validate_sweep_or_exit
 
 log = logging.getLogger(__name__)
 
@@ -82,14 +82,7 @@ class _DdaiSubmitit(BaseSubmititLauncher):
         import submitit
 
         assert self.config is not None and self.hydra_context is not None
-        try:
-            plans = validate_sweep(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)
-        except SweepRejected as exc:
-            from ddai.launch.guard import remove_rejected_sweep_dir
-
-            exc.report()
-            remove_rejected_sweep_dir()
-            sys.exit(2)
+        plans = validate_sweep_or_exit(self.hydra_context.config_loader, self.config, job_overrides, initial_job_idx)
 
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)

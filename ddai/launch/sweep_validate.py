@@ -158,3 +158,19 @@ def validate_sweep(config_loader: Any, master: DictConfig, job_overrides: Sequen
     if problems:
         raise SweepRejected(sorted(problems), len(job_overrides))
     return plans
+
+
+def validate_sweep_or_exit(config_loader: Any, master: DictConfig, job_overrides: Sequence[Sequence[str]],
+                           initial_job_idx: int) -> list[JobPlan]:
+    """What every ddai launcher does before its first job: validate every combination, or report
+    each rejected one, remove the sweep directory the rejection left and exit 2."""
+    try:
+        return validate_sweep(config_loader, master, job_overrides, initial_job_idx)
+    except SweepRejected as exc:
+        import sys
+
+        from ddai.launch.guard import remove_rejected_sweep_dir
+
+        exc.report()
+        remove_rejected_sweep_dir()
+        sys.exit(2)
