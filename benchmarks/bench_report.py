@@ -4,8 +4,9 @@ Both compute the same summary of a Phase 2 judge log (JSON Lines, the fields dda
 writes): rollouts, prompts, steps; judge / NDCG / final mean, std and quantiles; error,
 judge-failure and cache-hit rates; latency p50/p95/p99; token and cost totals; per-step means;
 per-prompt means, Phase 3 quadrants, the most discordant prompts and the next-round split.
-Each run is a separate subprocess; wall time is measured around it and peak RSS is the
-child's own ``ru_maxrss``. Two log sizes show whether memory depends on the log size.
+Each run is a separate subprocess; wall time is measured around it; CPU is the child's and
+its own children's (the report's reading workers); peak RSS is the child's own ``ru_maxrss``
+plus, for the report, workers x the largest worker's (an upper bound). Two log sizes show whether memory depends on the log size.
 
 Modes, measured side by side in one run (report and pandas interleaved):
   calm  the machine as it is;
@@ -160,8 +161,18 @@ def child(kind: str, path: str, result_file: str) -> None:
     res = child_report(path) if kind == "report" else child_pandas(path)
     wall = time.perf_counter() - t
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    peak = ru.ru_maxrss * 1024  # Linux: KiB
-    Path(result_file).write_text(json.dumps({"inner_wall": wall, "peak_rss": peak, "cpu": ru.ru_utime + ru.ru_stime,
+    # the report's reading workers (ddai.report.fanout) are children of this process: their
+    # CPU counts, and their memory is added as (workers x the largest child's peak), an upper
+    # bound of what was resident at once (pages shared with the parent are counted twice)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers = 0
+    if kind == "report" and ch.ru_maxrss:
+        from ddai.report.fanout import workers_wanted
+
+        workers = workers_wanted()
+    peak = (ru.ru_maxrss + workers * ch.ru_maxrss) * 1024  # Linux: KiB
+    cpu = ru.ru_utime + ru.ru_stime + ch.ru_utime + ch.ru_stime
+    Path(result_file).write_text(json.dumps({"inner_wall": wall, "peak_rss": peak, "cpu": cpu,
                                              "check": _check_figures(res) if res else None}, default=float))
 
 

@@ -55,6 +55,13 @@ _NO_TOKENS = Tokens()
 _NO_SUBS = Subscores()
 
 
+# The order of the keys in ddai.reward's judge log (ddai.reward.judge_log.LOG_KEYS, which the
+# users' rm_phase2 detail log follows too: ids, scores, latency, error) -- the keys read here.
+WRITER_ORDER = ("uid", "dataset_id", "step", "judge_score", "judge_subscores", "ndcg", "final_score",
+                "latency_s", "tokens", "cost_usd", "cache_hit", "judge_failed", "error", "judge_model",
+                "prompt_version")
+
+
 def _build() -> tuple[type, dict[str, list[str]]]:
     """The record Struct (attributes ``f0, f1, ...`` renamed to the raw keys) and, per
     canonical field, the attribute names in alias order."""
@@ -90,7 +97,12 @@ def _build() -> tuple[type, dict[str, list[str]]]:
     add("judge_subscores", "judge_subscores", Subscores | None, None)
     add("judge_model", "judge_model", Str, None)
     add("prompt_version", "prompt_version", Str, None)
-    rec = msgspec.defstruct("JudgeRecord", fields, gc=False)
+    # msgspec looks a key up among the fields starting after the last one it found: fields
+    # declared in the order the writers put them make each lookup one comparison (measured:
+    # decoding 10 % faster than in alias-map order). Order changes nothing else.
+    rank = {raw: i for i, raw in enumerate(WRITER_ORDER)}
+    fields.sort(key=lambda f: rank.get(f[2].name, len(rank)))
+    rec = msgspec.defstruct("JudgeRecord", fields, gc=False, kw_only=True)
     return rec, groups
 
 
@@ -112,6 +124,12 @@ def decode(data: bytes) -> list[Any]:
 
 def column(recs: list[Any], attr: str) -> list[Any]:
     return list(map(attrgetter(attr), recs))
+
+
+def _only(values: list[Any]) -> Any:
+    """The one type of all ``values`` (None when they are of several types or there are none)."""
+    types = set(map(type, values))
+    return types.pop() if len(types) == 1 else None
 
 
 def floats(values: list[Any]) -> np.ndarray:
@@ -185,7 +203,8 @@ def fold(part: Any, recs: list[Any], data: bytes = b"") -> None:
         if not recs:
             return
     n = len(recs)
-    odd = [i for i, k in enumerate(key) if type(k) is not str]
+    # ids are strings but for rare records (no id key, null, a number): find those only then
+    odd = [i for i, k in enumerate(key) if type(k) is not str] if _only(key) is not str else []
     if odd:
         getters = [attrgetter(a) for a in prompt_attrs]
         lines: list[bytes] | None = None
@@ -204,25 +223,33 @@ def fold(part: Any, recs: list[Any], data: bytes = b"") -> None:
     import pandas as pd
 
     codes, uniques = pd.factorize(np.array(key, dtype=object))
-    remap = np.array([part.prompt_index(k) for k in uniques], dtype=np.int64)
-    p = remap[codes]
+    at = part.add_prompts(uniques.tolist())
+    p = codes.astype(np.int64) + at if isinstance(at, int) else at[codes]
     step = coalesce_floats(recs, GROUPS["step"])  # ints ≤ 2^53 are exact as floats
     s = np.where(np.isnan(step), -1, step).astype(np.int64)
     lat = floats(column(recs, GROUPS["latency_s"][0]))
     err = column(recs, GROUPS["error"][0])
-    e = np.array(list(map(bool, err)), dtype=np.float64)
-    x = np.array(list(map(bool, column(recs, GROUPS["judge_failed"][0]))), dtype=np.float64)
+    e = np.array(err, dtype=object).astype(bool).astype(np.float64)          # truthiness, in C
+    x = np.array(column(recs, GROUPS["judge_failed"][0]), dtype=object).astype(bool).astype(np.float64)
     hit = floats(column(recs, GROUPS["cache_hit"][0]))      # None -> NaN, False 0, True 1
     c = np.where(np.isnan(hit), -1, hit).astype(np.int8)
-    tok = [t if type(t) is Tokens else (_NO_TOKENS if t is None else Tokens(total=t))
-           for t in column(recs, GROUPS["tokens"][0])]
-    toks = [floats(list(map(attrgetter(k), tok))) for k in TOKEN_KEYS]
+    ta = GROUPS["tokens"][0]
+    tok = column(recs, ta)
+    if _only(tok) is Tokens:   # the usual log: read the nested fields straight off the records
+        toks = [floats(column(recs, f"{ta}.{k}")) for k in TOKEN_KEYS]
+    else:
+        tok = [t if type(t) is Tokens else (_NO_TOKENS if t is None else Tokens(total=t)) for t in tok]
+        toks = [floats(list(map(attrgetter(k), tok))) for k in TOKEN_KEYS]
     cost = floats(column(recs, GROUPS["cost_usd"][0]))
     part.rollouts += n
     part.reduce(p, s, j, nd, f, lat, e, x, c, toks, cost)
-    subs = [v if v is not None else _NO_SUBS for v in column(recs, GROUPS["judge_subscores"][0])]
+    sa = GROUPS["judge_subscores"][0]
+    subs = column(recs, sa)
+    direct = _only(subs) is Subscores
+    if not direct:
+        subs = [v if v is not None else _NO_SUBS for v in subs]
     for name in SUBSCORE_KEYS:
-        vals = floats(list(map(attrgetter(name), subs)))
+        vals = floats(column(recs, f"{sa}.{name}") if direct else list(map(attrgetter(name), subs)))
         ok = ~np.isnan(vals)
         if ok.any():
             acc = part.subscores.get(name)

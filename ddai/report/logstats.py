@@ -134,6 +134,14 @@ class Partial:
             self.keys.append(key)
         return idx
 
+    def add_prompts(self, keys: list[str]) -> int | np.ndarray:
+        """Indices of distinct ``keys`` (new ones appended, in order): an offset when all are new."""
+        if not self.keys:   # a fresh chunk's partial: the keys are its first prompts, in order
+            self.keys = list(keys)
+            self.index = dict(zip(self.keys, range(len(self.keys))))
+            return 0
+        return np.array([self.prompt_index(k) for k in keys], dtype=np.int64)
+
     # -- one record --------------------------------------------------------------------
     def add_dict(self, d: dict[str, Any]) -> bool:
         """Add one parsed JSON object; returns False when it is not a judged rollout.
@@ -372,14 +380,19 @@ class Partial:
             self.examples.extend(o.examples[:room])
         for k, v in o.invalid.items():
             self.invalid[k] = self.invalid.get(k, 0) + v
-        remap = np.array([self.prompt_index(k) for k in o.keys], dtype=np.int64)
+        known = list(map(self.index.get, o.keys))
+        if None in known:
+            known = [self.prompt_index(k) if i is None else i for k, i in zip(o.keys, known)]
+        remap = np.array(known, dtype=np.int64)
         n_prompts = len(self.keys)
         if self.per_prompt.shape[0] < n_prompts:
             grown = np.zeros((n_prompts, len(G_COLS)))
             grown[: self.per_prompt.shape[0]] = self.per_prompt
             self.per_prompt = grown
         if len(o.keys):
-            np.add.at(self.per_prompt, remap, o.per_prompt[: len(o.keys)])
+            # o's keys are distinct, so remap has no repeats: one addition per cell, as
+            # np.add.at would do, without its per-element overhead
+            self.per_prompt[remap] += o.per_prompt[: len(o.keys)]
         for chunk in o.group_chunks:
             chunk = chunk.copy()
             chunk[:, 0] = remap[chunk[:, 0].astype(np.int64)]
@@ -640,6 +653,13 @@ def error_kind(err: str) -> str:
     return err.split(":", 1)[0].strip()[:60] or "error"
 
 
+def _newlines(data: bytes) -> int:
+    """``data.count(b"\\n")``, about twice as fast for a big chunk (one vectorised compare)."""
+    if len(data) < 1 << 16:
+        return data.count(b"\n")
+    return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+
+
 def _scan_chunk(data: bytes, offset: int, last: bool, th: Thresholds) -> Partial:
     """One chunk of whole lines: the typed decoder, or line by line when it refuses."""
     import gc
@@ -657,7 +677,7 @@ def _scan_chunk(data: bytes, offset: int, last: bool, th: Thresholds) -> Partial
         except Refused:
             return scan_bytes(data, th, base_offset=offset, at_eof=last and not data.endswith(b"\n"))
         part = Partial(th)
-        part.lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        part.lines = _newlines(data) + (1 if data and not data.endswith(b"\n") else 0)
         part.blank = part.lines - len(recs)
         fold(part, recs, data)
         part.flush()
@@ -714,39 +734,70 @@ def _prefetch(it: Iterator[Any], ahead: int = 1) -> Iterator[Any]:
                 break
 
 
+def _scan_serial(p: str, th: Thresholds, on_bytes: Callable[[int], None] | None) -> Iterator[Partial]:
+    """The chunks of one file in this process (compressed files, small files, one CPU)."""
+    from ddai.report.source import chunks
+
+    for offset, data, last in _prefetch(chunks(p, CHUNK_BYTES, on_raw=on_bytes)):
+        part = _scan_chunk(data, offset, last, th)
+        for ex in part.examples:
+            if ex.offset is not None:
+                ex.line = data.count(b"\n", 0, ex.offset - offset) + 1
+                ex.offset = None
+        del data
+        yield part
+
+
+def _scan_fanned(p: str, plan: list[tuple[int, int, bool]], n_workers: int, th: Thresholds,
+                 on_bytes: Callable[[int], None] | None) -> Iterator[Partial]:
+    """The same chunks read by worker processes (:mod:`ddai.report.fanout`), in order."""
+    from ddai.report import fanout
+
+    done = 0
+    for (_, end, _), part in fanout.scan_parallel(p, plan, n_workers,
+                                                  lambda data, start, last: _scan_chunk(data, start, last, th)):
+        if on_bytes is not None:
+            on_bytes(end - done)
+            done = end
+        yield part
+
+
 def scan_jsonl(path: str | Sequence[str], th: Thresholds, *, strict: bool = False,
                on_bytes: Callable[[int], None] | None = None) -> Partial:
     """Aggregate a JSON Lines judge log (plain rollouts or a unified event log).
 
     ``path`` may be several files (the per-host, per-job parts of one log): they are read in
-    the order given and aggregated as one log. Plain, gzip and zstd files are streamed in
-    chunks of ``CHUNK_BYTES``; the next chunk is read (and decompressed) by a helper thread
-    while this one decodes, so memory holds two chunks and the running aggregate.
+    the order given and aggregated as one log. Files are read in chunks of ``CHUNK_BYTES``.
+    A big plain file's chunks are decoded by worker processes (:mod:`ddai.report.fanout`),
+    others here, the next chunk read (and decompressed) by a helper thread meanwhile. Either
+    way the chunks' partials are merged in file order, so the figures are the same bit for
+    bit, and memory holds a few chunks and the running aggregate.
     """
-    from ddai.report.source import chunks
+    from ddai.report import fanout
 
     paths = [path] if isinstance(path, str) else list(path)
     total = Partial(th)
+    n_workers = fanout.workers_wanted()
     for p in paths:
         lines_before = 0
-        for offset, data, last in _prefetch(chunks(p, CHUNK_BYTES, on_raw=on_bytes)):
-            part = _scan_chunk(data, offset, last, th)
-            if part.examples:
-                for ex in part.examples:
-                    if ex.offset is not None:
-                        ex.line = lines_before + data.count(b"\n", 0, ex.offset - offset) + 1
-                        ex.offset = None
+        plan = fanout.plan(p, CHUNK_BYTES) if n_workers > 1 else None
+        parts = _scan_serial(p, th, on_bytes) if plan is None else _scan_fanned(p, plan, n_workers, th, on_bytes)
+        try:
+            for part in parts:
+                for ex in part.examples:   # ex.line counts from the chunk's start
+                    ex.line += lines_before
                     if len(paths) > 1:
                         ex.path = p
-            del data
-            if strict and part.examples:
-                ex = part.examples[0]
-                from ddai.errors import InputError
+                if strict and part.examples:
+                    ex = part.examples[0]
+                    from ddai.errors import InputError
 
-                raise InputError(ex.reason, where=f"{p}:{ex.line}",
-                                 expected="one JSON object per line (--strict makes this fatal)")
-            lines_before += part.lines
-            total.merge(part)
+                    raise InputError(ex.reason, where=f"{p}:{ex.line}",
+                                     expected="one JSON object per line (--strict makes this fatal)")
+                lines_before += part.lines
+                total.merge(part)
+        finally:
+            parts.close()   # stops the reading thread or the worker processes now, not at GC
     return total
 
 
