@@ -108,3 +108,50 @@ def test_killed_report_leaves_nothing(big_logs, shape, sig):
     finally:
         for pid in _session_members(proc.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_killed_report_leaves_no_reading_worker(big_logs, sig):
+    """A big plain log is read by forked workers (ddai.report.fanout): killing the report while
+    they run must take them along and leave its pipes to end-of-file."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "DDAI_REPORT_WORKERS": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "ddai.report.cli", str(big_logs["jsonl"]), "--json",
+                             "--progress", "off"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, env=env, cwd=ROOT)
+    try:
+        first = proc.stderr.readline()
+        assert b"found" in first, first
+        # synchronise on the event "the workers exist" (they are the report's children)
+        workers: list[int] = []
+        while proc.poll() is None and len(workers) < 2:
+            workers = _children(proc.pid)
+        assert len(workers) == 2, "the report finished before its workers could be seen"
+        os.kill(proc.pid, sig)
+        proc.wait()
+        out: list[bytes] = []
+        err: list[bytes] = []
+        readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+                   threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
+        for t in readers:
+            t.start()
+        for t in readers:
+            t.join(timeout=30)   # a guard against hanging the suite, not a timing assertion
+        assert not any(t.is_alive() for t in readers), "something still holds the report's stdout/stderr"
+        for pid in workers:      # the kernel kills them (PR_SET_PDEATHSIG); wait for it to be done
+            while os.path.exists(f"/proc/{pid}") and _state(pid) not in ("Z", "X", None):
+                pass
+        left = [p for p in _session_members(proc.pid) if _state(p) not in ("Z", "X", None)]
+        assert left == [], f"processes outlived the killed report: {left}"
+        assert out == [b""], "a killed report printed a (partial) JSON document"
+    finally:
+        for pid in _session_members(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
