@@ -220,11 +220,14 @@ def fold(part: Any, recs: list[Any], data: bytes = b"") -> None:
                     lines = [x for x in data.split(b"\n") if x.strip()]
                 k = _question(lines[i if where is None else where[i]])
             key[i] = "<no id>" if k is None else (k if type(k) is str else str(k))
-    import pandas as pd
-
-    codes, uniques = pd.factorize(np.array(key, dtype=object))
-    at = part.add_prompts(uniques.tolist())
-    p = codes.astype(np.int64) + at if isinstance(at, int) else at[codes]
+    # ids -> codes in order of first appearance, in C loops (no pandas: the reading workers
+    # of ddai.report.fanout never import it)
+    first = dict.fromkeys(key)
+    uniques = list(first)
+    first = dict(zip(uniques, range(len(uniques))))
+    codes = np.fromiter(map(first.__getitem__, key), dtype=np.int64, count=len(key))
+    at = part.add_prompts(uniques)
+    p = codes + at if isinstance(at, int) else at[codes]
     step = coalesce_floats(recs, GROUPS["step"])  # ints ≤ 2^53 are exact as floats
     s = np.where(np.isnan(step), -1, step).astype(np.int64)
     lat = floats(column(recs, GROUPS["latency_s"][0]))

@@ -110,7 +110,7 @@ def _set_pdeathsig() -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except Exception:  # noqa: BLE001 - not Linux: the parent still kills us on every exit path
+    except Exception:  # noqa: BLE001, S110 - not Linux: the parent still kills us on every exit path
         pass
 
 
@@ -201,9 +201,11 @@ def _spawn(path: str, chunks: list[tuple[int, int, bool]], task_r: int, keep: se
 
 
 def scan_parallel(path: str, chunks: list[tuple[int, int, bool]], n_workers: int,
-                  scan: Callable[[bytes, int, bool], Any]) -> Iterator[tuple[tuple[int, int, bool], Any]]:
+                  scan: Callable[[bytes, int, bool], Any], meanwhile: Callable[[], None] | None = None,
+                  ) -> Iterator[tuple[tuple[int, int, bool], Any]]:
     """Yield ``(chunk, partial)`` in chunk order; ``partial.examples`` carry line numbers
-    counted from the chunk's start. The workers are gone when the iterator ends or is closed."""
+    counted from the chunk's start. ``meanwhile`` runs here once the workers are started (this
+    process would only wait). The workers are gone when the iterator ends or is closed."""
     task_r, task_w = os.pipe()
     procs: dict[int, int] = {}      # result fd -> pid
     try:
@@ -219,6 +221,8 @@ def scan_parallel(path: str, chunks: list[tuple[int, int, bool]], n_workers: int
             procs[r] = pid
         os.close(task_r)
         task_r = -1
+        if meanwhile is not None:
+            meanwhile()
         early: dict[int, Any] = {}
         last_seen = dict.fromkeys(procs, -1)
         nxt = 0

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ddai.errors import InputError
 from ddai.report.discover import sweep_manifests
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -88,6 +89,8 @@ class Curriculum:
                              expected="the parquet files the curriculum wrote") from None
 
     def _phase1_table(self) -> pd.DataFrame | None:
+        import pandas as pd  # here, not at import: the --json path reads the log first (fanout)
+
         stats = self.dir / "prompt_stats.parquet"
         if stats.is_file():
             df = pd.read_parquet(stats)

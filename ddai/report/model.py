@@ -7,12 +7,14 @@ W&B run must all show the same figures; they all read this instead of recomputin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ddai.report.discover import Found
 from ddai.report.logstats import Thresholds
-from ddai.report.manifests import Curriculum, Sweep
-from ddai.report.summarize import LogReport
+
+if TYPE_CHECKING:   # annotations only: importing these would import pandas before a log is read
+    from ddai.report.discover import Found
+    from ddai.report.manifests import Curriculum, Sweep
+    from ddai.report.summarize import LogReport
 
 
 @dataclass

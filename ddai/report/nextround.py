@@ -11,15 +11,25 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from ddai.curriculum import nextround as core
 from ddai.errors import ConfigError, InputError
 
-SETS = core.StaysBelowRule.sets
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ddai.curriculum import nextround as core
+
+# The curriculum's names (ddai.curriculum.nextround RULES, SCORES, ORDERS, StaysBelowRule.sets),
+# spelled out so that building the command line does not import that module and pandas with it:
+# ``ddai-report --json LOG`` imports pandas while its workers read the log (ddai.report.fanout).
+# tests/report/test_report_read_fanout.py checks that they are the curriculum's.
+RULE_NAMES = ("focus", "ddai47", "stays_below")
+SCORES = ("judge", "ndcg", "final")
+ORDERS = ("source", "easy_to_hard")
+SETS = ("success", "potential", "fail")
 
 # command-line flags of each rule (besides --order, --include, --exclude, which all rules take)
 _RULE_FLAGS = {"focus": ("focus_score", "focus_max")}
@@ -28,17 +38,17 @@ _RULE_FLAGS = {"focus": ("focus_score", "focus_max")}
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``--next-round-*`` options (the rule presets and their parameters)."""
     g = p.add_argument_group("next round", "which prompts the next round trains on (docs/report.md)")
-    g.add_argument("--next-round-rule", choices=tuple(core.RULES), default=None,
+    g.add_argument("--next-round-rule", choices=RULE_NAMES, default=None,
                    help="preset: focus (mean score <= --focus-max, dataset order), ddai47 (success / potential / "
                         "fail of DDAI-47; potential is trained next) or stays_below (the earlier rule, default)")
-    g.add_argument("--focus-score", choices=core.SCORES, default=None, help="focus: the score averaged (default final)")
+    g.add_argument("--focus-score", choices=SCORES, default=None, help="focus: the score averaged (default final)")
     g.add_argument("--focus-max", type=float, default=None, metavar="X",
                    help="focus: keep prompts whose mean score is <= X, inclusive (default 0.2)")
     g.add_argument("--include", action="append", default=[], metavar="PARQUET",
                    help="append all rows of PARQUET after the training set, in their own order (repeatable)")
     g.add_argument("--exclude", metavar="FILE", default=None,
                    help="ids to leave out of every set and of the appended rows: one per line, or a JSON list")
-    g.add_argument("--order", choices=core.ORDERS, default=None,
+    g.add_argument("--order", choices=ORDERS, default=None,
                    help="source: the dataset's order (focus, ddai47); easy_to_hard: mean descending (stays_below)")
     g.add_argument("--next-round-batch", type=int, default=None, metavar="N",
                    help="align the training set to verl batches of N (Phase 2's train_batch_size); default: no alignment")
@@ -47,8 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "or warn (list what verl drops); default trim")
 
 
-def rule_from_args(a: argparse.Namespace) -> core.NextRoundRule:
-    """The rule the flags name; flags of another rule, or without ``--next-round``, are errors."""
+def rule_from_args(a: argparse.Namespace) -> core.NextRoundRule | None:
+    """The rule the flags name (None without ``--next-round``: nothing is exported); flags of
+    another rule, or without ``--next-round``, are errors."""
     name = a.next_round_rule or "stays_below"
     given = [f for f in ("next_round_rule", "focus_score", "focus_max", "exclude", "order", "next_round_batch",
                          "next_round_remainder")
@@ -70,6 +81,10 @@ def rule_from_args(a: argparse.Namespace) -> core.NextRoundRule:
         if path is not None and not Path(path).is_file():
             raise InputError(f"{what} not found" if not Path(path).exists() else f"{what} is not a regular file",
                              where=path, expected="an existing file")
+    if not a.next_round:   # no rule flags either (checked above): the default rule, never used
+        return None
+    from ddai.curriculum import nextround as core
+
     if name == "focus":
         return core.make_rule("focus", score=a.focus_score, max=a.focus_max, order=a.order)
     if name == "stays_below":
@@ -80,6 +95,8 @@ def rule_from_args(a: argparse.Namespace) -> core.NextRoundRule:
 def export(log_path: str, dataset_paths: list[Path], out_dir: Path, a: argparse.Namespace,
            progress: bool) -> dict[str, Any]:
     """Write the sets of the rule ``a`` names for one judge log (:func:`ddai.curriculum.nextround.export`)."""
+    from ddai.curriculum import nextround as core
+
     return core.export_from_logs(log_path, dataset_paths, out_dir, a.next_round_preset,
                                  include=[Path(p) for p in a.include], exclude=a.exclude, strict=a.strict,
                                  progress=progress, batch_size=a.next_round_batch,
@@ -88,6 +105,8 @@ def export(log_path: str, dataset_paths: list[Path], out_dir: Path, a: argparse.
 
 def _as_scores(prompts: pd.DataFrame) -> pd.DataFrame:
     """The report's per-prompt table in the shape :func:`core.split` reads."""
+    import pandas as pd
+
     return pd.DataFrame({
         "id": prompts["prompt"].to_numpy(), "judge_mean": prompts["judge_mean"].to_numpy(dtype=float),
         "judge_last": prompts["judge_last"].to_numpy(dtype=float),
@@ -99,6 +118,8 @@ def _as_scores(prompts: pd.DataFrame) -> pd.DataFrame:
 
 def split_sets(prompts: pd.DataFrame, fail: float, success: float) -> dict[str, pd.DataFrame]:
     """The report's prompts in each set of the ``stays_below`` rule, easy → hard."""
+    from ddai.curriculum import nextround as core
+
     sets = core.split(_as_scores(prompts), core.StaysBelowRule(fail_below=fail, success_from=success))
     return {k: prompts.loc[v.index] for k, v in sets.items()}
 

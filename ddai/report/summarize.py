@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ddai.report.logstats import CURVE_COLS, GI, QUADRANTS, Partial
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 LATENCY_Q = (0.5, 0.95, 0.99)
@@ -67,6 +69,8 @@ def score_block(part: Partial, name: str) -> dict[str, Any]:
 
 def prompt_table(part: Partial) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-prompt figures and the per-(prompt, step) curve table."""
+    import pandas as pd  # imported late: while a big log is read, by this process (logstats)
+
     pp = part.per_prompt[: len(part.keys)]
     g = part.groups()
     curves = pd.DataFrame(g, columns=["pidx", "step", *CURVE_COLS])

@@ -147,3 +147,28 @@ def test_the_parents_buffered_output_is_not_written_twice(tmp_path, monkeypatch)
     buf.close()
     with os.fdopen(r, "rb") as fh:
         assert fh.read() == b"before the fork\n"
+
+
+def test_next_round_names_are_the_curriculums():
+    """The report spells out the curriculum's rule names so its command line builds without pandas."""
+    from ddai.curriculum import nextround as core
+    from ddai.report import nextround
+
+    assert nextround.RULE_NAMES == tuple(core.RULES)
+    assert nextround.SCORES == tuple(core.SCORES)
+    assert nextround.ORDERS == tuple(core.ORDERS)
+    assert nextround.SETS == tuple(core.StaysBelowRule.sets)
+
+
+def test_the_command_line_is_checked_without_pandas():
+    """Parsing and checking ``--json LOG`` imports no pandas: the parent imports it while its
+    workers read (so its 0.3-0.4 s of start-up overlaps the reading)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ddai.report.cli import build_parser, _check\n"
+            "_check(build_parser().parse_args(['x.jsonl', '--json']))\n"
+            "print(sorted(m for m in ('pandas', 'pyarrow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    assert out.stdout.strip() == "[]"
