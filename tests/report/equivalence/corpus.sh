@@ -1,4 +1,3 @@
-# usage: corpus.sh ROOT OUTDIR  (see README.md)
 #!/bin/bash
 # usage: corpus.sh ROOT OUTDIR  -- run ddai-report --json over inputs x option combos
 ROOT=$1; OUT=$2; mkdir -p $OUT
