@@ -1,10 +1,14 @@
 """Compare recorded ddai-report --json documents of two test runs (per test, as multisets)."""
-import json, re, sys
+import json
+import re
+import sys
 from collections import defaultdict
+from pathlib import Path
+
 
 def load(p):
     out = defaultdict(list)
-    for line in open(p):
+    for line in Path(p).read_text().splitlines():
         r = json.loads(line)
         s = re.sub(r"/tmp/pytest-of-[^/]+/pytest-\d+", "PYTEST", r["out"])
         s = s.replace("/tmp/rf_base", "ROOT").replace("/work/wt/reportfast", "ROOT")
