@@ -6,7 +6,8 @@ judge-failure and cache-hit rates; latency p50/p95/p99; token and cost totals; p
 per-prompt means, Phase 3 quadrants, the most discordant prompts and the next-round split.
 Each run is a separate subprocess; wall time is measured around it; CPU is the child's and
 its own children's (the report's reading workers); peak RSS is the child's own ``ru_maxrss``
-plus, for the report, workers x the largest worker's (an upper bound). Two log sizes show whether memory depends on the log size.
+plus, for the report, workers x the largest worker's (an upper bound). Two log sizes show
+whether memory depends on the log size.
 
 Modes, measured side by side in one run (report and pandas interleaved):
   calm  the machine as it is;
