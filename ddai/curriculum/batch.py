@@ -16,8 +16,9 @@ reference run). The manifest names them and the policy decides:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -34,7 +34,10 @@ from ddai.curriculum.fields import (
     score_value,
 )
 from ddai.curriculum.read_steps import deck_ids_cached, question_cached
-from ddai.curriculum.stats import SCORE_FIELDS, GroupCollector
+from ddai.curriculum.records import SCORE_FIELDS
+
+if TYPE_CHECKING:  # the worker processes of a parallel read import this module without numpy
+    from ddai.curriculum.stats import GroupCollector
 
 _RAW = msgspec.Raw
 # A score as logs write it: a number (ints arrive as floats, as the general path converts them),
@@ -217,4 +220,4 @@ def typed_or_none(first_step: Any) -> TypedStep | None:
 
 
 DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
-Collect = Callable[[int, str, dict[str, Any], GroupCollector], int]
+Collect = Callable[[int, str, dict[str, Any], "GroupCollector"], int]

@@ -99,7 +99,7 @@ def main(argv: list[str]) -> None:
                                         after_step=after_step)
             sender.flush(next_at[0])
             sender.send(("end",) if resume is None else ("stop", resume))
-    except Exception:  # noqa: BLE001 - the caller resumes after the last message it got
+    except Exception:  # noqa: BLE001, S110 - the caller resumes after the last message it got
         pass
     os._exit(0)
 

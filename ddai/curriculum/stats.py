@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ddai.curriculum.records import (
+    SCORE_FIELDS as SCORE_FIELDS,  # re-exported: callers find it here
+)
 from ddai.curriculum.records import Rollout
-
-SCORE_FIELDS = ("ndcg", "judge", "final")
 
 
 @dataclass(slots=True)
@@ -320,7 +321,7 @@ def _classify(values: Sequence[object], missing_as_zero: bool) -> tuple[np.ndarr
         except OverflowError:   # an int too large for a float: the loop below reports it as before
             pass
         else:
-            none = np.array(values, dtype=object) == None  # noqa: E711 - elementwise identity with None
+            none = np.array(values, dtype=object) == None
             code = np.zeros(len(values), dtype=np.int8)
             if missing_as_zero:
                 x[none] = 0.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import pickle
 import signal
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _no_nan(value):
-    if isinstance(value, float) and value != value:
+    if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, dict):
         return {k: _no_nan(v) for k, v in value.items()}
@@ -184,8 +185,8 @@ def test_a_worker_that_dies_without_a_word_is_replaced_by_the_sequential_reader(
     log = write_log(tmp_path / "log.json", 40)
 
     def garbage(*args, **kwargs):
-        return subprocess.Popen([sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'not a pickle'); "
-                                 "sys.exit(3)"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        return subprocess.Popen([sys.executable, "-c", ("import sys; sys.stdout.buffer.write(b'not a pickle'); "
+                                  "sys.exit(3)")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
     monkeypatch.setattr(rp, "_start_worker", garbage)
     _assert_same(log, 2)
