@@ -20,10 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ddai.curriculum.records import (
-    SCORE_FIELDS as SCORE_FIELDS,  # re-exported: callers find it here
-)
-from ddai.curriculum.records import Rollout
+from ddai.curriculum.records import SCORE_FIELDS, Rollout
 
 
 @dataclass(slots=True)
