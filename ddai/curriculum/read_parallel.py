@@ -37,6 +37,7 @@ from typing import Any
 
 from ddai.curriculum import read_steps as rs
 from ddai.curriculum.read_io import compression_of, open_raw
+from ddai.errors import ConfigError
 
 # Below this size a worker's start-up (~0.15 s) costs more than the share it takes.
 MIN_PARALLEL_BYTES = 48 * 1024 * 1024
@@ -78,7 +79,8 @@ def process_count(override: int | None = None) -> int:
         try:
             return max(1, int(env))
         except ValueError:
-            return 1
+            raise ConfigError(f"DDAI_READ_WORKERS={env!r} is not a number", where="DDAI_READ_WORKERS",
+                              expected="a whole number of processes to read a log with (1: one process)") from None
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux

@@ -29,7 +29,7 @@ import pytest
 from ddai.curriculum import read_parallel as rp
 from ddai.curriculum.match import normalize_question
 from ddai.curriculum.read import ReadStats, read_groups
-from ddai.errors import InputError
+from ddai.errors import ConfigError, InputError
 from ddai.examples import EXAMPLE_PHASE1_LOG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -225,6 +225,9 @@ def test_one_process_when_asked(tmp_path, monkeypatch, started):
     monkeypatch.setenv("DDAI_READ_WORKERS", "2")
     read_groups(log, normalize_question, progress=False)
     assert len(started) == 1
+    monkeypatch.setenv("DDAI_READ_WORKERS", "two")
+    with pytest.raises(ConfigError, match="DDAI_READ_WORKERS"):
+        read_groups(log, normalize_question, progress=False)
 
 
 def test_compressed_logs_are_read_by_one_process(tmp_path, started):
