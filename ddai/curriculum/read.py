@@ -351,9 +351,13 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
             return "badkey", None
         if typed is not None:
             try:
-                return "typed", typed.decode(view)
+                return "typed", (typed.decode(view), view)
             except DecodeErrors:
                 pass
+        return parse_general(view)
+
+    def parse_general(view: Any) -> tuple[str, Any]:
+        nonlocal typed, tried, rebuilds
         try:
             obj = rs.loads_general(view)
         except rs.Unrepresentable as exc:
@@ -375,8 +379,11 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
         for key, number, (how, val) in rs.complete_steps(path, rs.split_steps(path, fh, size, start=resume),
                                                          size, parse):
             if how == "typed":
-                n_records += typed.collect(number, source, val, collector)  # type: ignore[union-attr]
-                continue
+                try:
+                    n_records += typed.collect(number, source, val[0], collector)  # type: ignore[union-attr]
+                    continue
+                except DecodeErrors:   # reference pages that are not strings: the general way
+                    how, val = parse_general(val[1])
             if how == "badkey":
                 bad(key, "the step number has more digits than Python reads")
                 continue

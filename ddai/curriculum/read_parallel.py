@@ -202,10 +202,9 @@ def scan_segment(path: Path, source: str, start: int, end: int, last: bool, type
         if view is None:
             return False
         try:
-            groups = decode(view)
+            n_records += collect(number, source, decode(view), sink)
         except DecodeErrors:
             return False
-        n_records += collect(number, source, groups, sink)
         after_step(splitter.next_at)
         return True
 

@@ -28,7 +28,8 @@ import pytest
 
 from ddai.curriculum import read_parallel as rp
 from ddai.curriculum.match import normalize_question
-from ddai.curriculum.read import ReadStats, read_groups
+from ddai.curriculum.read import ReadStats, iter_rollouts, read_groups
+from ddai.curriculum.stats import collect_groups
 from ddai.errors import ConfigError, InputError
 from ddai.examples import EXAMPLE_PHASE1_LOG
 
@@ -112,9 +113,11 @@ def started(monkeypatch) -> list[list[str]]:
 
 
 def _assert_same(path: Path, processes: int) -> ReadStats:
+    """Parallel == sequential == the general rules record by record (``iter_rollouts``)."""
     seq, seq_stats = _read(path, 1)
     par, par_stats = _read(path, processes)
     assert par == seq
+    assert par == _fingerprint(collect_groups(iter_rollouts(path, progress=False), normalize_question))
     assert (par_stats.records, par_stats.malformed) == (seq_stats.records, seq_stats.malformed)
     assert par_stats.malformed_examples == seq_stats.malformed_examples
     assert par_stats.files[0].sha256 == seq_stats.files[0].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -143,6 +146,19 @@ def test_a_step_the_typed_decoder_refuses_is_read_by_the_rules_in_a_worker_segme
     offset = log.read_bytes().index(b'"step_33"')
     _assert_same(log, 2)
     assert started and outcome[0][1] == offset    # the sequential reader took over at that step
+
+
+def test_reference_pages_that_are_not_all_strings_are_read_by_the_rules(tmp_path, outcome):
+    """The typed decoder checks reference pages once per distinct text; a list holding a number
+    sends the step to the general rules (which keep the strings), in a worker and in the caller."""
+    steps = _steps()
+    odd = json.dumps(steps[3]).replace('"reference_documents": [', '"reference_documents": [7, ', 1)
+    assert odd != json.dumps(steps[3])
+    for planted in (31, 2):     # a worker's segment, the caller's
+        log = write_log(tmp_path / f"log{planted}.json", 40, replace={planted: odd})
+        outcome.clear()
+        _assert_same(log, 2)
+        assert outcome[0][1] == log.read_bytes().index(b'"step_%d"' % planted)
 
 
 def test_unreadable_records_in_a_worker_segment_are_skipped_and_counted_once(tmp_path):
