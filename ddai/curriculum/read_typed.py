@@ -210,7 +210,7 @@ class TypedStep:
                 o = e
         prompts = list(map(self._prompt, glist))
         questions = [None if p is None else question_cached(p) for p in prompts]
-        dataset_ids = [u if dataset_id_like(u) else None for u in uids]
+        dataset_ids = [u if "_" in u and dataset_id_like(u) else None for u in uids]  # uuids: no "_"
         collector.add_step(step, source, uids, dataset_ids, decks, questions, nd, jd, fn, lens)
         return n_all
 
