@@ -16,9 +16,8 @@ reference run). The manifest names them and the policy decides:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Sequence, TypeVar
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ prompts were affected so nobody is surprised.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ddai.curriculum.stats import Group
 

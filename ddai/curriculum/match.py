@@ -21,8 +21,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from ddai.curriculum.stats import Group
 
@@ -71,7 +71,7 @@ class DatasetIndex:
                 self.by_question.setdefault(q, []).append(n)
 
     @classmethod
-    def build(cls, ids: Sequence[str], raw_questions: Sequence[str | None]) -> DatasetIndex:
+    def build(cls, ids: Sequence[str], raw_questions: Sequence[str | None]) -> "DatasetIndex":
         return cls(list(ids), [normalize_question(q) if q else None for q in raw_questions])
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Sequence
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -39,7 +39,7 @@ def _num(x: float | None, missing: float) -> float:
 
 
 def _random_key(seed: int, dataset_id: str) -> bytes:
-    return hashlib.sha256(f"{seed}\0{dataset_id}".encode()).digest()
+    return hashlib.sha256(f"{seed}\0{dataset_id}".encode("utf-8")).digest()
 
 
 def easy_to_hard(items: Sequence[Item]) -> list[Item]:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
 from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -27,22 +26,10 @@ from ddai.curriculum import bucket as bucketing
 from ddai.curriculum import duplicates, manifest, write
 from ddai.curriculum.config import validate_settings
 from ddai.curriculum.dataset import Dataset, load_dataset
-from ddai.curriculum.match import (
-    DatasetIndex,
-    MatchResult,
-    match_groups,
-    normalize_question,
-)
+from ddai.curriculum.match import DatasetIndex, MatchResult, match_groups, normalize_question
 from ddai.curriculum.order import Item, easy_to_hard, order_items
 from ddai.curriculum.records import Rollout
-from ddai.curriculum.stats import (
-    SCORE_FIELDS,
-    Group,
-    Summary,
-    SummaryColumns,
-    collect_groups,
-    summarize_segments,
-)
+from ddai.curriculum.stats import SCORE_FIELDS, Group, Summary, SummaryColumns, collect_groups, summarize_segments
 from ddai.errors import InputError
 
 EXTRA_BUCKETS = ("no_score", "unmatched", "ambiguous")
