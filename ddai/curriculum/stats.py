@@ -318,7 +318,7 @@ def _classify(values: Sequence[object], missing_as_zero: bool) -> tuple[np.ndarr
         except OverflowError:   # an int too large for a float: the loop below reports it as before
             pass
         else:
-            none = np.array(values, dtype=object) == None
+            none = np.array(values, dtype=object) == None  # noqa: E711 - elementwise identity with None
             code = np.zeros(len(values), dtype=np.int8)
             if missing_as_zero:
                 x[none] = 0.0
