@@ -25,7 +25,6 @@ everywhere they exit when their stdin -- a pipe from the caller -- reaches end o
 from __future__ import annotations
 
 import hashlib
-import mmap
 import os
 import pickle
 import subprocess
@@ -47,7 +46,7 @@ MAX_WORKERS = 4
 MAIN_SHARE = 0.4
 _BOUNDARY_SEARCH = 64 * 1024 * 1024   # how far past a cut point to look for a step key
 _WINDOW = 1 << 20
-_HASH_CHUNK = 16 << 20
+_HASH_CHUNK = 4 << 20
 
 
 class Abort(Exception):
@@ -244,20 +243,21 @@ class _Hasher(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
+        # read() into one reused buffer, not mmap: mapped file pages would count as this
+        # process's resident memory (the whole file, by the end)
         try:
             h = hashlib.sha256()
-            with open(self.path, "rb") as fh:
-                if self.size:
-                    with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                        view = memoryview(m)
-                        try:
-                            for o in range(0, len(m), _HASH_CHUNK):
-                                if self.stop.is_set():
-                                    return
-                                h.update(view[o:o + _HASH_CHUNK])
-                        finally:
-                            view.release()
-            self.digest = h.hexdigest()
+            buf = bytearray(_HASH_CHUNK)
+            view = memoryview(buf)
+            with open(self.path, "rb", buffering=0) as fh:
+                while not self.stop.is_set():
+                    n = fh.readinto(buf)
+                    if not n:
+                        break
+                    h.update(view[:n])
+            view.release()
+            if not self.stop.is_set():
+                self.digest = h.hexdigest()
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             self.error = exc
 
