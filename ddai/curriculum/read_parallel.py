@@ -65,7 +65,8 @@ class StepRecorder:
 
 def process_count(override: int | None = None) -> int:
     """How many processes read one file: ``override``, else ``DDAI_READ_WORKERS``, else one per
-    core that is free right now (at most :data:`MAX_WORKERS`). 1 means sequential.
+    core that is free right now -- every core of the allocation inside a Slurm job -- at most
+    :data:`MAX_WORKERS`. 1 means sequential.
 
     WHY only free cores: the parallel read spends ~20 % more CPU in total (a second interpreter,
     the hand-over of the results) to finish sooner; on a machine whose cores are all busy (a
@@ -84,8 +85,12 @@ def process_count(override: int | None = None) -> int:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         cores = os.cpu_count() or 1
+    if os.environ.get("SLURM_JOB_ID"):
+        # inside a Slurm job the cores in this process's affinity mask are the job's own; the
+        # load average counts the whole node (other jobs' work on other cores)
+        return max(1, min(cores, MAX_WORKERS))
     try:
-        free = cores - os.getloadavg()[0]
+        free = cores - os.getloadavg()[0] * cores / (os.cpu_count() or cores)
     except OSError:  # pragma: no cover - no load average
         free = cores - 1
     return max(1, min(cores, MAX_WORKERS, 1 + int(free + 0.25)))

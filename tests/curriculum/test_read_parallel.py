@@ -298,3 +298,19 @@ def test_a_worker_never_outlives_the_process_that_started_it(tmp_path, sig):
         if caller.poll() is None:
             caller.kill()
             caller.wait()
+
+
+def test_process_count_follows_free_cores_and_slurm(monkeypatch):
+    monkeypatch.delenv("DDAI_READ_WORKERS", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    assert rp.process_count() == 2                   # a calm machine: both cores
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.3, 2.0, 2.0))
+    assert rp.process_count() == 1                   # both cores busy: one process
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert rp.process_count() == 2                   # a Slurm allocation's cores are its own
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert rp.process_count() == rp.MAX_WORKERS
+    assert rp.process_count(1) == 1                  # an explicit count wins
