@@ -248,6 +248,14 @@ def _marked(token: str) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")[:300]
+    except OSError:
+        return "?"
+
+
 def _worker_running(pid: int) -> bool:
     """Whether a reading worker (``python -m ddai.curriculum.read_worker``) runs under ``pid``."""
     for p in _tree(pid)[1:]:
@@ -291,4 +299,5 @@ def test_a_killed_run_leaves_no_process_and_frees_the_callers_pipes(big_log, tmp
         if not _marked(token):
             break
         time.sleep(0.001)
-    assert _marked(token) == []
+    left = {p: _cmdline(p) for p in _marked(token)}
+    assert left == {}
