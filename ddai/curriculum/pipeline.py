@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ddai.atomic import Generation
+from ddai.curriculum import arrow_build
 from ddai.curriculum import batch as batching
 from ddai.curriculum import bucket as bucketing
 from ddai.curriculum import duplicates, manifest, write
@@ -223,17 +224,8 @@ def _counts_text(files: dict[str, list[int]]) -> str:
 # --- writing -------------------------------------------------------------------------------
 
 def _arr(values: np.ndarray, null: np.ndarray, t: pa.DataType) -> pa.Array:
-    """A primitive arrow array over ``values`` with ``null`` marking nulls.
-
-    Built directly from the numpy buffers (no per-element conversion); the values under a
-    null are never read, so the written parquet equals one built from Python lists with None.
-    """
-    dtype = np.float64 if pa.types.is_floating(t) else np.int64
-    data = np.ascontiguousarray(values, dtype=dtype)
-    null = np.asarray(null, dtype=bool)
-    n_null = int(null.sum())
-    validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if n_null else None
-    return pa.Array.from_buffers(t, len(data), [validity, pa.py_buffer(data)], null_count=n_null)
+    """A primitive arrow array over ``values`` with ``null`` marking nulls (built from the buffers)."""
+    return arrow_build.primitive(values, null, t)
 
 
 def _summary_arrays(cols: SummaryColumns, idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -278,8 +270,8 @@ def phase1_columns(res: Result, c: Any, rows: list[int]) -> dict[str, pa.Array]:
         "phase1_n": _arr(*s["n"], i64),
         "phase1_n_unusable": _arr(*s["n_unusable"], i64),
         "phase1_groups": _arr(n_groups, absent, i64),
-        "phase1_score_field": pa.array([None if a else c.score for a in absent.tolist()], type=pa.string()),
-        "phase1_bucket": pa.array([res.labels[x] for x in rows], type=pa.string()),
+        "phase1_score_field": arrow_build.strings([None if a else c.score for a in absent.tolist()]),
+        "phase1_bucket": arrow_build.strings([res.labels[x] for x in rows]),
     }
 
 
@@ -318,18 +310,18 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
     i64, f64 = pa.int64(), pa.float64()
     no_null = np.zeros(n_rows + n_log, dtype=bool)
     cols: dict[str, pa.Array] = {
-        "dataset_id": pa.array(list(res.dataset.ids) + [None] * n_log, type=pa.string()),
+        "dataset_id": arrow_build.strings(list(res.dataset.ids) + [None] * n_log),
         "row": _arr(np.concatenate([np.arange(n_rows, dtype=np.int64), np.zeros(n_log, dtype=np.int64)]),
                     np.concatenate([np.zeros(n_rows, dtype=bool), np.ones(n_log, dtype=bool)]), i64),
-        "bucket": pa.array(list(res.labels) + [b for _, b, _ in log_only], type=pa.string()),
+        "bucket": arrow_build.strings(list(res.labels) + [b for _, b, _ in log_only]),
         "position": _arr(np.concatenate([np.maximum(position, 0), np.zeros(n_log, dtype=np.int64)]),
                          np.concatenate([position < 0, np.ones(n_log, dtype=bool)]), i64),
-        "groups": pa.array([[g.group for g in gs] for gs in group_lists], type=pa.list_(pa.string())),
-        "steps": pa.array([[g.step for g in gs] for gs in group_lists], type=pa.list_(pa.int64())),
+        "groups": arrow_build.lists([[g.group for g in gs] for gs in group_lists], pa.string()),
+        "steps": arrow_build.lists([[g.step for g in gs] for gs in group_lists], pa.int64()),
         "n_groups": _arr(np.array([len(gs) for gs in group_lists], dtype=np.int64), no_null, i64),
         "n_rollouts": _arr(np.array([sum(g.n_rollouts for g in gs) for gs in group_lists], dtype=np.int64),
                            no_null, i64),
-        "score_field": pa.array([c.score if h else None for h in has.tolist()], type=pa.string()),
+        "score_field": arrow_build.strings([c.score if h else None for h in has.tolist()]),
     }
     for k in ("n", "n_missing", "n_invalid", "n_unusable"):
         cols[k] = _arr(*s[k], i64)
@@ -341,7 +333,7 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
         cols[f"{name}_mean"] = _arr(*parts[name]["mean"], f64)
     reasons = [res.match.ambiguous_rows.get(row) for row in range(n_rows)] + \
               [reason or amb_reason.get(id(g)) for g, _, reason in log_only]
-    cols["reason"] = pa.array(reasons, type=pa.string())
+    cols["reason"] = arrow_build.strings(reasons)
 
     schema = pa.schema(
         [("dataset_id", pa.string()), ("row", pa.int64()), ("bucket", pa.string()), ("position", pa.int64()),
