@@ -24,7 +24,7 @@ from ddai.atomic import Generation
 from ddai.curriculum import arrow_build
 from ddai.curriculum import batch as batching
 from ddai.curriculum import bucket as bucketing
-from ddai.curriculum import duplicates, manifest, write
+from ddai.curriculum import duplicates, manifest, retain, write
 from ddai.curriculum.config import validate_settings
 from ddai.curriculum.dataset import Dataset, load_dataset
 from ddai.curriculum.match import DatasetIndex, MatchResult, match_groups, normalize_question
@@ -456,6 +456,7 @@ def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,
     phase1 = {name: phase1_columns(res, c, rows) for name, rows in res.files.items()}
     prompt_stats = prompt_stats_table(res, c)
     match_report = res.match.report(res.index)
+    retain.drop(res)            # freed here, or left to the process's end (ddai.curriculum.retain)
     res = _without_groups(res)
 
     tables: dict[str, pa.Table | Callable[[], pa.Table]] = {}

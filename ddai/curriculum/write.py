@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -127,7 +126,7 @@ def build_table_arrays(table: pa.Table, rows: Sequence[int], added: dict[str, pa
     :class:`RowFields` object per row would cost more than the whole write.
     """
     schema = output_schema(table.schema)
-    taken = table.take(arrow_build.primitive(np.asarray(rows, dtype=np.int64)))
+    taken = arrow_build.take(table, rows)
     ei_old = taken.column("extra_info").combine_chunks()
     if isinstance(ei_old, pa.ChunkedArray):  # empty input: no chunk to combine
         ei_old = pa.nulls(0, type=ei_old.type)

@@ -11,6 +11,8 @@ waited for (here: the fast path is not taken while one is alive), ``atexit`` cal
 (``logging.shutdown`` flushes and closes the job's ``ddai.log``; multiprocessing and any
 helper-reaping hooks run there too), and stdout/stderr are flushed. A flush that fails
 (e.g. a closed pipe) falls back to the normal exit so its exit status stays Python's own.
+Under a profiler or debugger (``python -m cProfile -m ddai.launch``, coverage's tracer) the
+normal exit is kept too: they write their results after the program returns.
 
 Only the ``__main__`` entry uses this; code that calls :func:`ddai.launch.__main__.run`
 in-process (tests, embedding) returns normally.
@@ -31,8 +33,8 @@ def _other_threads_alive() -> bool:
 
 def exit_without_teardown(code: int = 0) -> None:
     """Run the exit hooks, flush, and leave with ``code``; return (normal exit) if that is unsafe."""
-    if _other_threads_alive():
-        return
+    if _other_threads_alive() or sys.getprofile() is not None or sys.gettrace() is not None:
+        return   # a profiler (python -m cProfile) or debugger writes its results after we return
     atexit._run_exitfuncs()   # logging.shutdown among them; the registry is emptied, so never twice
     try:
         for stream in (sys.stdout, sys.stderr):
