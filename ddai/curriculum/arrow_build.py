@@ -51,19 +51,14 @@ def optional_ints(values: Sequence[int | None]) -> pa.Array:
 
 
 def _encode(values: Sequence[str | None]) -> tuple[list[bytes], np.ndarray | None]:
-    encoded: list[bytes] = []
-    null: list[bool] | None = None
-    for i, v in enumerate(values):
-        if v is None:
-            if null is None:
-                null = [False] * len(values)
-            null[i] = True
-            encoded.append(b"")
-        elif isinstance(v, str):
-            encoded.append(v.encode("utf-8"))
-        else:
-            raise pa.ArrowTypeError(f"Expected bytes, got a '{type(v).__name__}' object")
-    return encoded, None if null is None else np.asarray(null, dtype=bool)
+    try:   # the usual case, in one comprehension: strings and Nones
+        encoded = [b"" if v is None else v.encode("utf-8") for v in values]
+    except AttributeError:   # something that is not a string: say so as pa.array does
+        bad = next(v for v in values if v is not None and not isinstance(v, str))
+        raise pa.ArrowTypeError(f"Expected bytes, got a '{type(bad).__name__}' object") from None
+    if None not in values:
+        return encoded, None
+    return encoded, np.fromiter((v is None for v in values), dtype=bool, count=len(values))
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
@@ -90,15 +85,21 @@ def lists(items: Sequence[Sequence[Any]], value_type: pa.DataType) -> pa.Array:
 
     ``value_type`` is ``pa.string()`` or ``pa.int64()``.
     """
-    lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-    offsets = _offsets(lengths)
+    counts = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    return flat_lists([v for item in items for v in item], counts, value_type)
+
+
+def flat_lists(flat: Sequence[Any], counts: np.ndarray, value_type: pa.DataType) -> pa.Array:
+    """:func:`lists` of the items ``flat[0:counts[0]]``, ``flat[counts[0]:counts[0]+counts[1]]``, ..."""
+    offsets = _offsets(np.asarray(counts, dtype=np.int64))
     if offsets[-1] > _INT32_MAX:
-        return pa.array(items, type=pa.list_(value_type))
-    flat = [v for item in items for v in item]
+        bounds = offsets.tolist()
+        return pa.array([flat[a:b] for a, b in zip(bounds, bounds[1:])], type=pa.list_(value_type))
     child = strings(flat) if value_type == pa.string() else optional_ints(flat)
     if isinstance(child, pa.ChunkedArray):
-        return pa.array(items, type=pa.list_(value_type))
-    return pa.Array.from_buffers(pa.list_(value_type), len(items), [None, pa.py_buffer(offsets.astype(np.int32))],
+        bounds = offsets.tolist()
+        return pa.array([flat[a:b] for a, b in zip(bounds, bounds[1:])], type=pa.list_(value_type))
+    return pa.Array.from_buffers(pa.list_(value_type), len(offsets) - 1, [None, pa.py_buffer(offsets.astype(np.int32))],
                                  null_count=0, children=[child])
 
 

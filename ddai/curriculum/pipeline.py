@@ -210,11 +210,20 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout] | None = None, 
 
 def _summarize_groups(group_lists: list[list[Group]], name: str, c: Any) -> SummaryColumns:
     """Summary of score ``name`` pooled over each list of groups (one entry per list), vectorized."""
-    lists = [[g.scores[name] for g in gs] for gs in group_lists]
-    lengths = [sum(map(len, ls)) for ls in lists]
-    values = list(chain.from_iterable(chain.from_iterable(lists)))
+    per_group = [g.scores[name] for gs in group_lists for g in gs]   # flat: no inner list per entry
+    values = list(chain.from_iterable(per_group))
+    lengths = _sums_per_list(np.fromiter(map(len, per_group), dtype=np.int64, count=len(per_group)),
+                             np.fromiter(map(len, group_lists), dtype=np.int64, count=len(group_lists)))
     return summarize_segments(values, lengths, count_at=[float(t) for t in c.count_at],
                               tau=float(c.pass_rate.tau), missing_as_zero=c.missing_score == "zero")
+
+
+def _sums_per_list(per_item: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``per_item`` (run k has ``counts[k]`` items; empty runs give 0)."""
+    bounds = np.zeros(len(per_item) + 1, dtype=np.int64)
+    np.cumsum(per_item, out=bounds[1:])
+    ends = np.cumsum(counts)
+    return bounds[ends] - bounds[ends - counts]
 
 
 def _counts_text(files: dict[str, list[int]]) -> str:
@@ -309,6 +318,8 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
     has = ~s["n"][1]
     i64, f64 = pa.int64(), pa.float64()
     no_null = np.zeros(n_rows + n_log, dtype=bool)
+    flat = [g for gs in group_lists for g in gs]
+    n_groups = np.fromiter(map(len, group_lists), dtype=np.int64, count=len(group_lists))
     cols: dict[str, pa.Array] = {
         "dataset_id": arrow_build.strings(list(res.dataset.ids) + [None] * n_log),
         "row": _arr(np.concatenate([np.arange(n_rows, dtype=np.int64), np.zeros(n_log, dtype=np.int64)]),
@@ -316,11 +327,11 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
         "bucket": arrow_build.strings(list(res.labels) + [b for _, b, _ in log_only]),
         "position": _arr(np.concatenate([np.maximum(position, 0), np.zeros(n_log, dtype=np.int64)]),
                          np.concatenate([position < 0, np.ones(n_log, dtype=bool)]), i64),
-        "groups": arrow_build.lists([[g.group for g in gs] for gs in group_lists], pa.string()),
-        "steps": arrow_build.lists([[g.step for g in gs] for gs in group_lists], pa.int64()),
-        "n_groups": _arr(np.array([len(gs) for gs in group_lists], dtype=np.int64), no_null, i64),
-        "n_rollouts": _arr(np.array([sum(g.n_rollouts for g in gs) for gs in group_lists], dtype=np.int64),
-                           no_null, i64),
+        "groups": arrow_build.flat_lists([g.group for g in flat], n_groups, pa.string()),
+        "steps": arrow_build.flat_lists([g.step for g in flat], n_groups, pa.int64()),
+        "n_groups": _arr(n_groups, no_null, i64),
+        "n_rollouts": _arr(_sums_per_list(np.fromiter((g.n_rollouts for g in flat), dtype=np.int64, count=len(flat)),
+                                          n_groups), no_null, i64),
         "score_field": arrow_build.strings([c.score if h else None for h in has.tolist()]),
     }
     for k in ("n", "n_missing", "n_invalid", "n_unusable"):
@@ -424,6 +435,10 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
         return _run(c, progress=progress, rollouts=rollouts, read_info=read_info)
     finally:
         if gc_was_enabled:
+            if retain.parking():
+                # What the run parked stays until the process ends: take it (and everything else
+                # alive now) out of the collector's sight, or its first full pass walks it all.
+                gc.freeze()
             gc.enable()
 
 

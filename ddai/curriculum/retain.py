@@ -10,7 +10,9 @@ The cost is memory: the groups stay while the outputs are written. The outputs a
 from the dataset's table (a few MB for the users' datasets) and the process's peak is
 reached while reading the log, when the groups and the reader's buffers are alive anyway.
 Library callers (tests, a long-lived process) never call :func:`until_exit`, so for them
-everything is freed as soon as it is dropped.
+everything is freed as soon as it is dropped. While parking, the run also freezes what is
+alive when it ends (``gc.freeze``), so the collector's next full pass does not walk the
+parked objects (that walk cost as much as freeing them).
 """
 
 from __future__ import annotations
@@ -25,6 +27,11 @@ def until_exit() -> None:
     global _parked
     if _parked is None:
         _parked = []
+
+
+def parking() -> bool:
+    """Whether dropped objects are being kept until the process ends."""
+    return _parked is not None
 
 
 def drop(obj: Any) -> None:
