@@ -89,11 +89,28 @@ def process_count(override: int | None = None) -> int:
         # inside a Slurm job the cores in this process's affinity mask are the job's own; the
         # load average counts the whole node (other jobs' work on other cores)
         return max(1, min(cores, MAX_WORKERS))
-    try:
-        free = cores - os.getloadavg()[0] * cores / (os.cpu_count() or cores)
-    except OSError:  # pragma: no cover - no load average
-        free = cores - 1
+    busy = _others_running()
+    free = cores - busy * cores / (os.cpu_count() or cores)
     return max(1, min(cores, MAX_WORKERS, 1 + int(free + 0.25)))
+
+
+def _others_running() -> float:
+    """How many other tasks run right now: the kernel's count of runnable tasks (Linux
+    ``/proc/loadavg``), this one excluded; elsewhere the 1-minute load average.
+
+    WHY the instantaneous count: the load average trails by a minute, so a job that just
+    finished (the previous step of a script, the previous run of a sweep) would still make
+    every core look busy.
+    """
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        return max(0, running - 1)
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:  # pragma: no cover - no load average either
+            return 1.0
 
 
 # --- the plan: where to cut ---------------------------------------------------------------------

@@ -305,12 +305,27 @@ def test_process_count_follows_free_cores_and_slurm(monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    monkeypatch.setattr(rp, "_others_running", lambda: 0)
     assert rp.process_count() == 2                   # a calm machine: both cores
-    monkeypatch.setattr(os, "getloadavg", lambda: (2.3, 2.0, 2.0))
+    monkeypatch.setattr(rp, "_others_running", lambda: 2)
     assert rp.process_count() == 1                   # both cores busy: one process
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     assert rp.process_count() == 2                   # a Slurm allocation's cores are its own
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
     assert rp.process_count() == rp.MAX_WORKERS
     assert rp.process_count(1) == 1                  # an explicit count wins
+
+
+def test_busy_processes_are_counted():
+    """Two processes spinning beside this one are seen as running right now."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "import sys\nprint(flush=True)\nwhile True: pass"],
+                                 stdout=subprocess.PIPE) for _ in range(2)]
+    try:
+        for p in spinners:
+            p.stdout.readline()                      # the event: each spinner is up
+        seen = max(rp._others_running() for _ in range(200))
+        assert seen >= 1
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
