@@ -308,11 +308,76 @@ def _start_worker(path: Path, source: str, start: int, end: int, last: bool) -> 
         bufsize=1 << 20)
 
 
-def _replay(proc: subprocess.Popen, start: int, collector: Any) -> tuple[int, int | None]:
+class _Drain(threading.Thread):
+    """Reads a worker's output as it comes, whatever the main process is doing.
+
+    WHY: a pipe holds 64 KB; a worker whose answer waits in a full pipe stops decoding until
+    the main process, busy with its own segment, gets round to reading it. Draining in a
+    thread (reading releases the GIL) lets every worker run at full speed from the start.
+    Offers the ``read``/``readline`` an Unpickler needs, blocking until the bytes are there.
+    """
+
+    def __init__(self, fd: int):
+        super().__init__(name="ddai-drain", daemon=True)
+        self.fd = fd
+        self.buf = bytearray()
+        self.pos = 0
+        self.eof = False
+        self.cond = threading.Condition()
+
+    def run(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self.fd, 1 << 20)
+                with self.cond:
+                    if not chunk:
+                        break
+                    self.buf += chunk
+                    self.cond.notify()
+        except OSError:
+            pass
+        with self.cond:
+            self.eof = True
+            self.cond.notify()
+
+    def _wait(self, n: int) -> None:
+        with self.cond:
+            while len(self.buf) - self.pos < n and not self.eof:
+                self.cond.wait()
+            if self.pos > (1 << 22):     # forget what was read already
+                del self.buf[: self.pos]
+                self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        self._wait(n if n >= 0 else 1 << 62)
+        with self.cond:
+            end = len(self.buf) if n < 0 else min(len(self.buf), self.pos + n)
+            out = bytes(self.buf[self.pos:end])
+            self.pos = end
+        return out
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readline(self) -> bytes:
+        while True:
+            with self.cond:
+                i = self.buf.find(b"\n", self.pos)
+                if i >= 0 or self.eof:
+                    end = i + 1 if i >= 0 else len(self.buf)
+                    out = bytes(self.buf[self.pos:end])
+                    self.pos = end
+                    return out
+                self.cond.wait()
+
+
+def _replay(proc: subprocess.Popen, drain: _Drain, start: int, collector: Any) -> tuple[int, int | None]:
     """Replay a worker's stream of steps into ``collector`` as it arrives; ``(rollouts, resume_at)``
     as :func:`scan_segment` gives them (a worker that dies or answers garbage: resume where its
     last complete message left off)."""
-    unpickler = pickle.Unpickler(proc.stdout)  # type: ignore[arg-type]
+    unpickler = pickle.Unpickler(drain)  # type: ignore[arg-type]
     add_step = collector.add_step
     n_records = 0
     resume = start
@@ -333,10 +398,14 @@ def _replay(proc: subprocess.Popen, start: int, collector: Any) -> tuple[int, in
             return n_records, msg[1]
 
 
-def _stop(procs: list[subprocess.Popen]) -> None:
+def _stop(procs: list[subprocess.Popen], drains: list[_Drain]) -> None:
+    """Kill the workers still running, let their drains see end of file, then close and reap."""
     for p in procs:
         if p.poll() is None:
             p.kill()
+    for d in drains:
+        if d.is_alive():
+            d.join()      # the writer is gone: its read returns end of file
     for p in procs:
         for f in (p.stdin, p.stdout):
             try:
@@ -361,6 +430,9 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
     if typed is None:
         return None
     procs = [_start_worker(path, source, cuts[i], cuts[i + 1], i == len(cuts) - 2) for i in range(1, len(cuts) - 1)]
+    drains = [_Drain(p.stdout.fileno()) for p in procs]  # type: ignore[union-attr]
+    for d in drains:
+        d.start()
     hasher = _Hasher(path, size)
     hasher.start()
     try:
@@ -368,7 +440,7 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
         for i, proc in enumerate(procs, 1):
             if resume is not None:
                 break
-            n, resume = _replay(proc, cuts[i], collector)
+            n, resume = _replay(proc, drains[i - 1], cuts[i], collector)
             n_records += n
             if resume is None:
                 advance(cuts[i + 1] - cuts[i])
@@ -377,4 +449,4 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
         hasher.stop.set()
         raise
     finally:
-        _stop(procs)
+        _stop(procs, drains)
