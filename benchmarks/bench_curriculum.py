@@ -10,7 +10,9 @@ What is compared (each in its own subprocess; wall time and peak RSS from ``os.w
 * ``ddai-read`` -- ddai's streaming reader plus per-group statistics (``iter_rollouts``);
 * ``ddai-launch`` -- the whole job: ``python -m ddai.launch curriculum.phase1_log=...
   curriculum.dataset=... curriculum.out_dir=...`` (reading, stats, matching, buckets, parquet
-  outputs, manifest).
+  outputs, manifest); a big log is read by one process per free core;
+* ``ddai-launch-1p`` -- the same job with ``DDAI_READ_WORKERS=1`` (one reading process: what a
+  machine whose cores are all busy gets).
 
 The log has the users' shape: a 6,667-row dataset whose prompts recur at many steps (about 12
 groups per prompt, fresh uuids each time), 5 agents per group, and ``--rollout-kb`` KB per
@@ -259,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("DDAI_BENCH_DIR",
                                                                            Path.home() / ".cache/ddai/bench")))
     ap.add_argument("--repeat", type=int, default=1, help="runs per variant; the best wall time is kept")
-    ap.add_argument("--skip", default="", help="comma list of variants to skip (baseline,orjson,ddai-read,ddai-launch)")
+    ap.add_argument("--skip", default="", help="comma list of variants to skip "
+                                               "(baseline,orjson,ddai-read,ddai-launch,ddai-launch-1p)")
     ap.add_argument("--child", nargs=3, metavar=("VARIANT", "LOG", "DATASET"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -282,14 +285,17 @@ def main(argv: list[str] | None = None) -> int:
                                f"hydra.run.dir={tmp}/run", "curriculum.progress=off", "curriculum.rule=threshold",
                                "curriculum.match=deck", "curriculum.duplicates=latest",
                                "curriculum.remainder=warn"]   # keep every A row, as the reference does
+        # the same job read by one process (DDAI_READ_WORKERS=1): what a machine without a free core gets
+        cmds["ddai-launch-1p"] = cmds["ddai-launch"]
+        envs = {"ddai-launch-1p": {**env, "DDAI_READ_WORKERS": "1"}}
         for name, cmd in cmds.items():
             if name in skip:
                 continue
-            if name == "ddai-launch" and not (REPO / "ddai" / "curriculum" / "pipeline.py").is_file():
+            if name.startswith("ddai-launch") and not (REPO / "ddai" / "curriculum" / "pipeline.py").is_file():
                 continue
             best = None
             for _ in range(max(1, args.repeat)):
-                r = run_measured(cmd, env)
+                r = run_measured(cmd, envs.get(name, env))
                 if best is None or r["wall_s"] < best["wall_s"]:
                     best = r
             results[name] = best
@@ -304,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         out = _last_json(r["stdout"])
         if name == "baseline":
             row["buckets"] = {k: out[k] for k in ("A", "B", "0")}
-        elif name == "ddai-launch":
+        elif name.startswith("ddai-launch"):
             row["buckets"] = {k: out["buckets"][k] for k in ("A", "B", "0")}
         if base:
             row["speedup_vs_baseline"] = round(base["wall_s"] / r["wall_s"], 2)

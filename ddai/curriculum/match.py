@@ -22,7 +22,8 @@ import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Sequence
+from operator import attrgetter
+from typing import Callable, Sequence
 
 from ddai.curriculum.stats import Group
 
@@ -178,40 +179,72 @@ def _values(g: Group, kind: str) -> set[str]:
     return {"id": g.dataset_ids, "deck": g.deck_ids, "question": g.questions}[kind]
 
 
+_ATTRS = {"id": "dataset_ids", "deck": "deck_ids", "question": "questions"}
+
+
+def _signature(kinds: Sequence[str]) -> Callable[[Group], tuple]:
+    """The key under which groups carry the same evidence of ``kinds`` (only those kinds).
+
+    Built from the sets' iteration order, so two equal sets may give two keys -- that only
+    costs a second classification, never a wrong one.
+    """
+    attrs = [_ATTRS[k] for k in ("id", "deck", "question") if k in kinds]
+    if len(attrs) == 1:
+        get_one = attrgetter(attrs[0])
+        return lambda g: tuple(get_one(g))
+    get_all = attrgetter(*attrs)
+    return lambda g: tuple(map(tuple, get_all(g)))
+
+
 def match_groups(groups: Sequence[Group], index: DatasetIndex, strategy: str) -> MatchResult:
-    """Link every group to at most one row; never merge conflicting claims."""
+    """Link every group to at most one row; never merge conflicting claims.
+
+    Groups of one prompt carry the same evidence (a prompt recurs at many steps): each
+    distinct evidence is classified once, and the per-row conflict check looks at the
+    distinct evidence of a row's claims, not at every claim (the union of their values is
+    the same) -- tens of thousands of groups, a few thousand distinct prompts.
+    """
     kinds = KINDS_BY_STRATEGY[strategy]
+    conflict_kinds = CONFLICT_KINDS[strategy]
+    signature = _signature(tuple(kinds) + tuple(conflict_kinds))
     row_groups: dict[int, list[Group]] = {}
     ambiguous: list[AmbiguousGroup] = []
     no_row: list[Group] = []
     claimed_by_ambiguous: dict[int, str] = {}
-    # Groups of one prompt carry the same evidence (a prompt recurs at many steps): classify each
-    # distinct evidence once. The key is built from the sets' iteration order, so two equal sets
-    # may give two keys -- that only costs a second classification, never a wrong one.
-    seen: dict[tuple, tuple[str, set[int], str]] = {}
+    # signature -> (status, rows, why, the row when "ok" else -1, the first group that had it)
+    seen: dict[tuple, tuple[str, set[int], str, int, Group]] = {}
     for g in groups:
-        sig = (tuple(g.dataset_ids), tuple(g.deck_ids), tuple(g.questions))
+        sig = signature(g)
         hit = seen.get(sig)
         if hit is None:
-            hit = seen[sig] = _match_one(g, kinds, index)
-        status, rows, why = hit
+            status, rows, why = _match_one(g, kinds, index)
+            hit = seen[sig] = (status, rows, why, next(iter(rows)) if status == "ok" else -1, g)
+        status = hit[0]
         if status == "ok":
-            row_groups.setdefault(next(iter(rows)), []).append(g)
+            claims = row_groups.get(hit[3])
+            if claims is None:
+                row_groups[hit[3]] = [g]
+            else:
+                claims.append(g)
         elif status == "none":
             no_row.append(g)
         else:
-            ambiguous.append(AmbiguousGroup(g, why, sorted(rows)))
-            for r in rows:
+            ambiguous.append(AmbiguousGroup(g, hit[2], sorted(hit[1])))
+            for r in hit[1]:
                 claimed_by_ambiguous.setdefault(r, f"only claimed by ambiguous {g.label()}")
 
+    evidence: dict[int, list[Group]] = {}   # row -> one group per distinct evidence claiming it
+    for status, _, _, row, first in seen.values():
+        if status == "ok":
+            evidence.setdefault(row, []).append(first)
     ambiguous_rows: dict[int, str] = {}
     for row in sorted(row_groups):
         claims = row_groups[row]
         if len(claims) < 2:
             continue
-        for kind in CONFLICT_KINDS[strategy]:
-            seen = set().union(*(_values(g, kind) for g in claims))
-            if len(seen) > 1:
+        for kind in conflict_kinds:
+            values = set().union(*(_values(g, kind) for g in evidence[row]))
+            if len(values) > 1:
                 why = f"conflict: {len(claims)} groups claim it with different {kind} evidence"
                 ambiguous_rows[row] = why
                 for g in claims:

@@ -21,9 +21,10 @@ import numpy as np
 import pyarrow as pa
 
 from ddai.atomic import Generation
+from ddai.curriculum import arrow_build
 from ddai.curriculum import batch as batching
 from ddai.curriculum import bucket as bucketing
-from ddai.curriculum import duplicates, manifest, write
+from ddai.curriculum import duplicates, manifest, retain, write
 from ddai.curriculum.config import validate_settings
 from ddai.curriculum.dataset import Dataset, load_dataset
 from ddai.curriculum.match import DatasetIndex, MatchResult, match_groups, normalize_question
@@ -209,11 +210,20 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout] | None = None, 
 
 def _summarize_groups(group_lists: list[list[Group]], name: str, c: Any) -> SummaryColumns:
     """Summary of score ``name`` pooled over each list of groups (one entry per list), vectorized."""
-    lists = [[g.scores[name] for g in gs] for gs in group_lists]
-    lengths = [sum(map(len, ls)) for ls in lists]
-    values = list(chain.from_iterable(chain.from_iterable(lists)))
+    per_group = [g.scores[name] for gs in group_lists for g in gs]   # flat: no inner list per entry
+    values = list(chain.from_iterable(per_group))
+    lengths = _sums_per_list(np.fromiter(map(len, per_group), dtype=np.int64, count=len(per_group)),
+                             np.fromiter(map(len, group_lists), dtype=np.int64, count=len(group_lists)))
     return summarize_segments(values, lengths, count_at=[float(t) for t in c.count_at],
                               tau=float(c.pass_rate.tau), missing_as_zero=c.missing_score == "zero")
+
+
+def _sums_per_list(per_item: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``per_item`` (run k has ``counts[k]`` items; empty runs give 0)."""
+    bounds = np.zeros(len(per_item) + 1, dtype=np.int64)
+    np.cumsum(per_item, out=bounds[1:])
+    ends = np.cumsum(counts)
+    return bounds[ends] - bounds[ends - counts]
 
 
 def _counts_text(files: dict[str, list[int]]) -> str:
@@ -223,17 +233,8 @@ def _counts_text(files: dict[str, list[int]]) -> str:
 # --- writing -------------------------------------------------------------------------------
 
 def _arr(values: np.ndarray, null: np.ndarray, t: pa.DataType) -> pa.Array:
-    """A primitive arrow array over ``values`` with ``null`` marking nulls.
-
-    Built directly from the numpy buffers (no per-element conversion); the values under a
-    null are never read, so the written parquet equals one built from Python lists with None.
-    """
-    dtype = np.float64 if pa.types.is_floating(t) else np.int64
-    data = np.ascontiguousarray(values, dtype=dtype)
-    null = np.asarray(null, dtype=bool)
-    n_null = int(null.sum())
-    validity = pa.py_buffer(np.packbits(~null, bitorder="little")) if n_null else None
-    return pa.Array.from_buffers(t, len(data), [validity, pa.py_buffer(data)], null_count=n_null)
+    """A primitive arrow array over ``values`` with ``null`` marking nulls (built from the buffers)."""
+    return arrow_build.primitive(values, null, t)
 
 
 def _summary_arrays(cols: SummaryColumns, idx: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -278,8 +279,8 @@ def phase1_columns(res: Result, c: Any, rows: list[int]) -> dict[str, pa.Array]:
         "phase1_n": _arr(*s["n"], i64),
         "phase1_n_unusable": _arr(*s["n_unusable"], i64),
         "phase1_groups": _arr(n_groups, absent, i64),
-        "phase1_score_field": pa.array([None if a else c.score for a in absent.tolist()], type=pa.string()),
-        "phase1_bucket": pa.array([res.labels[x] for x in rows], type=pa.string()),
+        "phase1_score_field": arrow_build.strings([None if a else c.score for a in absent.tolist()]),
+        "phase1_bucket": arrow_build.strings([res.labels[x] for x in rows]),
     }
 
 
@@ -317,19 +318,21 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
     has = ~s["n"][1]
     i64, f64 = pa.int64(), pa.float64()
     no_null = np.zeros(n_rows + n_log, dtype=bool)
+    flat = [g for gs in group_lists for g in gs]
+    n_groups = np.fromiter(map(len, group_lists), dtype=np.int64, count=len(group_lists))
     cols: dict[str, pa.Array] = {
-        "dataset_id": pa.array(list(res.dataset.ids) + [None] * n_log, type=pa.string()),
+        "dataset_id": arrow_build.strings(list(res.dataset.ids) + [None] * n_log),
         "row": _arr(np.concatenate([np.arange(n_rows, dtype=np.int64), np.zeros(n_log, dtype=np.int64)]),
                     np.concatenate([np.zeros(n_rows, dtype=bool), np.ones(n_log, dtype=bool)]), i64),
-        "bucket": pa.array(list(res.labels) + [b for _, b, _ in log_only], type=pa.string()),
+        "bucket": arrow_build.strings(list(res.labels) + [b for _, b, _ in log_only]),
         "position": _arr(np.concatenate([np.maximum(position, 0), np.zeros(n_log, dtype=np.int64)]),
                          np.concatenate([position < 0, np.ones(n_log, dtype=bool)]), i64),
-        "groups": pa.array([[g.group for g in gs] for gs in group_lists], type=pa.list_(pa.string())),
-        "steps": pa.array([[g.step for g in gs] for gs in group_lists], type=pa.list_(pa.int64())),
-        "n_groups": _arr(np.array([len(gs) for gs in group_lists], dtype=np.int64), no_null, i64),
-        "n_rollouts": _arr(np.array([sum(g.n_rollouts for g in gs) for gs in group_lists], dtype=np.int64),
-                           no_null, i64),
-        "score_field": pa.array([c.score if h else None for h in has.tolist()], type=pa.string()),
+        "groups": arrow_build.flat_lists([g.group for g in flat], n_groups, pa.string()),
+        "steps": arrow_build.flat_lists([g.step for g in flat], n_groups, pa.int64()),
+        "n_groups": _arr(n_groups, no_null, i64),
+        "n_rollouts": _arr(_sums_per_list(np.fromiter((g.n_rollouts for g in flat), dtype=np.int64, count=len(flat)),
+                                          n_groups), no_null, i64),
+        "score_field": arrow_build.strings([c.score if h else None for h in has.tolist()]),
     }
     for k in ("n", "n_missing", "n_invalid", "n_unusable"):
         cols[k] = _arr(*s[k], i64)
@@ -341,7 +344,7 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
         cols[f"{name}_mean"] = _arr(*parts[name]["mean"], f64)
     reasons = [res.match.ambiguous_rows.get(row) for row in range(n_rows)] + \
               [reason or amb_reason.get(id(g)) for g, _, reason in log_only]
-    cols["reason"] = pa.array(reasons, type=pa.string())
+    cols["reason"] = arrow_build.strings(reasons)
 
     schema = pa.schema(
         [("dataset_id", pa.string()), ("row", pa.int64()), ("bucket", pa.string()), ("position", pa.int64()),
@@ -432,6 +435,10 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
         return _run(c, progress=progress, rollouts=rollouts, read_info=read_info)
     finally:
         if gc_was_enabled:
+            if retain.parking():
+                # What the run parked stays until the process ends: take it (and everything else
+                # alive now) out of the collector's sight, or its first full pass walks it all.
+                gc.freeze()
             gc.enable()
 
 
@@ -464,6 +471,7 @@ def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,
     phase1 = {name: phase1_columns(res, c, rows) for name, rows in res.files.items()}
     prompt_stats = prompt_stats_table(res, c)
     match_report = res.match.report(res.index)
+    retain.drop(res)            # freed here, or left to the process's end (ddai.curriculum.retain)
     res = _without_groups(res)
 
     tables: dict[str, pa.Table | Callable[[], pa.Table]] = {}

@@ -281,12 +281,15 @@ def read_groups(
     strict: bool = False,
     progress: bool | None = None,
     stats: ReadStats | None = None,
+    processes: int | None = None,
 ) -> list[Group]:
     """The per-prompt groups of every rollout in ``paths`` (what the curriculum needs).
 
     Equal to ``collect_groups(iter_rollouts(...))``, but step-keyed documents go through the
     typed fast path (:mod:`ddai.curriculum.read_typed`): their score columns are cut per group
-    straight from each step, without one record object per rollout.
+    straight from each step, without one record object per rollout; a big plain one is read by
+    ``processes`` processes at once (:mod:`ddai.curriculum.read_parallel`; default: the cores
+    this process may use, ``DDAI_READ_WORKERS`` overrides, 1 reads sequentially).
     """
     kinds = _kinds(paths, fmt)
     stats = stats if stats is not None else ReadStats()
@@ -298,7 +301,7 @@ def read_groups(
     try:
         for path, kind in kinds:
             if kind == "steps_json":
-                _read_steps_groups(path, strict, stats, advance, collector)
+                _read_steps_groups(path, strict, stats, advance, collector, processes)
             else:
                 add = collector.add_rollout
                 for r in _read_one(path, kind, strict, stats, advance):
@@ -311,19 +314,36 @@ def read_groups(
 
 
 def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Callable[[int], None],
-                       collector: GroupCollector) -> None:
-    """One step-keyed document into ``collector``: typed decoding, the general path per step
-    where the typed decoder refuses it, per-group parsing where Python cannot read a step whole."""
+                       collector: GroupCollector, processes: int | None = None) -> None:
+    """One step-keyed document into ``collector``: several processes at once when the file is big,
+    plain and read exactly by the typed decoder; otherwise typed decoding, the general path per
+    step where the typed decoder refuses it, per-group parsing where Python cannot read a step whole."""
+    from ddai.curriculum import read_parallel as rp
     from ddai.curriculum import read_steps as rs
     from ddai.curriculum.read_typed import DecodeErrors, typed_or_none
 
     source = str(path)
-    bad = _Malformed(path, "steps_json", strict, stats)
-    hasher = hashlib.sha256()
     size = path.stat().st_size
+    bad = _Malformed(path, "steps_json", strict, stats)
     typed = None
     tried = False
     rebuilds = 0
+    resume = 0            # where the sequential reading below starts (after a parallel part)
+    n_records = 0
+    sha256: Callable[[], str] | None = None
+    cuts = rp.plan(path, size, rp.process_count(processes))
+    if cuts is not None:
+        got = rp.read_parallel(path, source, size, cuts, collector, advance)
+        if got is not None:
+            n_records, resume_at, par_hasher = got
+            sha256 = par_hasher.result
+            if resume_at is None:
+                stats.records += n_records
+                stats.files.append(FileInfo(path=source, size=size, sha256=sha256(), format="steps_json"))
+                return
+            resume = resume_at
+            typed, tried = rp.first_typed(path), True
+    hasher = hashlib.sha256() if sha256 is None else None
 
     def parse(key: str, number: int | None, view: Any) -> tuple[str, Any]:
         nonlocal typed, tried, rebuilds
@@ -331,9 +351,13 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
             return "badkey", None
         if typed is not None:
             try:
-                return "typed", typed.decode(view)
+                return "typed", (typed.decode(view), view)
             except DecodeErrors:
                 pass
+        return parse_general(view)
+
+    def parse_general(view: Any) -> tuple[str, Any]:
+        nonlocal typed, tried, rebuilds
         try:
             obj = rs.loads_general(view)
         except rs.Unrepresentable as exc:
@@ -351,12 +375,15 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
             tried = True
         return "general", obj
 
-    n_records = 0
-    with open_log(path, hasher, advance) as fh:
-        for key, number, (how, val) in rs.complete_steps(path, rs.split_steps(path, fh, size), size, parse):
+    with _open_at(path, resume, hasher, advance) as fh:
+        for key, number, (how, val) in rs.complete_steps(path, rs.split_steps(path, fh, size, start=resume),
+                                                         size, parse):
             if how == "typed":
-                n_records += typed.collect(number, source, val, collector)  # type: ignore[union-attr]
-                continue
+                try:
+                    n_records += typed.collect(number, source, val[0], collector)  # type: ignore[union-attr]
+                    continue
+                except DecodeErrors:   # reference pages that are not strings: the general way
+                    how, val = parse_general(val[1])
             if how == "badkey":
                 bad(key, "the step number has more digits than Python reads")
                 continue
@@ -378,7 +405,18 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
                     collector.add_rollout(r)
                 n_records += len(batch)
     stats.records += n_records
-    stats.files.append(FileInfo(path=source, size=size, sha256=hasher.hexdigest(), format="steps_json"))
+    digest = sha256() if sha256 is not None else hasher.hexdigest()  # type: ignore[union-attr]
+    stats.files.append(FileInfo(path=source, size=size, sha256=digest, format="steps_json"))
+
+
+def _open_at(path: Path, start: int, hasher: Any, advance: Callable[[int], None]) -> Any:
+    """The log's bytes from ``start`` on (only a plain file is ever resumed past 0)."""
+    fh = open_log(path, hasher, advance)
+    if start:
+        fh.close()
+        fh = open_raw(path)
+        fh.seek(start)
+    return fh
 
 
 def _read_one(path: Path, kind: str, strict: bool, stats: ReadStats,

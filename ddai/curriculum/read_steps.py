@@ -127,16 +127,31 @@ def _blocks(fh: BinaryIO, block: int) -> Iterator[bytes]:
 
 # --- splitting at step keys ------------------------------------------------------------------------
 
-class StepSplitter:
-    """Cuts the document's text at the step keys; :meth:`feed` blocks in order, then :meth:`close`."""
+class SegmentMismatch(Exception):
+    """A segment of the document (see :mod:`ddai.curriculum.read_parallel`) does not start at a
+    step key or holds something only the sequential reader handles: read the file sequentially."""
 
-    def __init__(self, path: Path):
+
+class StepSplitter:
+    """Cuts the document's text at the step keys; :meth:`feed` blocks in order, then :meth:`close`.
+
+    ``mid=True`` starts in the middle of the document, at a step key that follows a ``,``
+    (a segment of a parallel read): anything but white space before that key raises
+    :class:`SegmentMismatch`.
+    """
+
+    def __init__(self, path: Path, *, mid: bool = False, offset: int = 0):
         self.path = path
+        self.mid = mid
+        self.offset = offset    # file offset of the next byte fed (of the kept tail, when there is one)
+        self.cur_at = -1        # file offset of the open step's key
+        self.yield_at = -1      # file offset of the key of the step just yielded
+        self.next_at = -1       # file offset just past it (the next key, or the end of the segment)
         self.cur: tuple[str, int | None, bytes] | None = None   # (key, number, key text)
         self.pieces: list[Any] = []
         self.head: list[bytes] = []
         self.head_len = 0
-        self.prev = -1          # last non-space byte before the unprocessed data (-1: none yet)
+        self.prev = 0x2C if mid else -1  # last non-space byte before the unprocessed data (-1: none yet)
         self.tail = b""
 
     def _opener_before(self, data: bytes, s: int) -> bool:
@@ -147,6 +162,7 @@ class StepSplitter:
 
     def feed(self, block: bytes, final: bool = False) -> Iterator[RawStep]:
         data = self.tail + block if self.tail else block
+        base = self.offset
         self.tail = b""
         view = memoryview(data)
         pos = 0
@@ -165,11 +181,15 @@ class StepSplitter:
                 continue
             if self.cur is None:
                 self._add_head(data[pos:s])
-                if not _HEAD.match(b"".join(self.head)):
+                if self.mid:
+                    if b"".join(self.head).strip():
+                        raise SegmentMismatch("the segment does not start at a step key")
+                elif not _HEAD.match(b"".join(self.head)):
                     raise InputError("unexpected content before the first step key", where=self.path,
                                      expected='a step-keyed JSON document {"step_1": {...}}')
             else:
                 self.pieces.append(view[pos:s])
+                self.yield_at, self.next_at = self.cur_at, base + s
                 yield (*self.cur, self._take(), False)
             try:
                 number: int | None = int(m.group(2))
@@ -177,6 +197,7 @@ class StepSplitter:
                 number = None
             key = m.group(1).decode() if number is not None else m.group(1)[:40].decode() + "..."
             self.cur = (key, number, data[s:m.end() - 1])
+            self.cur_at = base + s
             pos = m.end() - 1
             s = data.find(b'"step_', m.end())
         if not final and stop == len(data) and data.find(b'"', max(0, len(data) - _KEEP)) >= 0:
@@ -192,10 +213,13 @@ class StepSplitter:
         if j >= 0:
             self.prev = data[j]
         self.tail = data[stop:]
+        self.offset = base + stop
 
     def _add_head(self, b: bytes) -> None:
         self.head.append(b)
         self.head_len += len(b)
+        if self.mid and b.strip():
+            raise SegmentMismatch("the segment does not start at a step key")
         if self.head_len > _HEAD_LIMIT:
             raise InputError("no step keys found in the first part of the document", where=self.path,
                              expected='a step-keyed JSON document {"step_1": {"<uid>": {...}}, ...}')
@@ -205,9 +229,18 @@ class StepSplitter:
         self.pieces = []
         return pieces[0] if len(pieces) == 1 else b"".join(pieces)
 
-    def close(self, size: int) -> Iterator[RawStep]:
+    def close(self, size: int, *, last: bool = True) -> Iterator[RawStep]:
+        """The step still open. ``last=False`` ends a segment that stops before the next step key
+        (its last step then ends like any step followed by another: ``},``)."""
         if self.tail:
             yield from self.feed(b"", final=True)
+        if not last:
+            if self.cur is None:
+                raise SegmentMismatch("no step key in the segment")
+            self.yield_at, self.next_at = self.cur_at, size
+            yield (*self.cur, self._take(), False)
+            self.cur = None
+            return
         if self.cur is None:
             stripped = b"".join(self.head).strip()
             if stripped.startswith(b"\xef\xbb\xbf"):
@@ -219,12 +252,15 @@ class StepSplitter:
                                  expected="a complete JSON document")
             raise InputError("the document has no step keys", where=self.path,
                              expected='a step-keyed JSON document {"step_1": {...}}')
+        self.yield_at, self.next_at = self.cur_at, size
         yield (*self.cur, self._take(), True)
 
 
-def split_steps(path: Path, fh: BinaryIO, size: int, block: int | None = None) -> Iterator[RawStep]:
-    """The raw text of each step of the document in ``fh``, in document order."""
-    splitter = StepSplitter(path)
+def split_steps(path: Path, fh: BinaryIO, size: int, block: int | None = None, *,
+                start: int = 0) -> Iterator[RawStep]:
+    """The raw text of each step of the document in ``fh``, in document order. ``start > 0``: ``fh``
+    is positioned at that offset, on a top-level step key (the rest of a parallel read)."""
+    splitter = StepSplitter(path, mid=start > 0, offset=start)
     for data in _blocks(fh, block or BLOCK):
         yield from splitter.feed(data)
     yield from splitter.close(size)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import chain
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -34,7 +34,10 @@ from ddai.curriculum.fields import (
     score_value,
 )
 from ddai.curriculum.read_steps import deck_ids_cached, question_cached
-from ddai.curriculum.stats import SCORE_FIELDS, GroupCollector
+from ddai.curriculum.records import SCORE_FIELDS
+
+if TYPE_CHECKING:  # the worker processes of a parallel read import this module without numpy
+    from ddai.curriculum.stats import GroupCollector
 
 _RAW = msgspec.Raw
 # A score as logs write it: a number (ints arrive as floats, as the general path converts them),
@@ -118,8 +121,9 @@ class TypedStep:
             else:
                 agent_fields.append((k, _RAW))
 
-        details_t = _struct("Details", [(k, tuple[str, ...] | None if k == "reference_documents" else _RAW)
-                                        for k in detail_keys])
+        # reference pages stay raw JSON: a group's agents share them, so they are decoded (and
+        # checked to be strings, as a typed field would be) once per distinct text, in collect
+        details_t = _struct("Details", [(k, _RAW) for k in detail_keys])
         has_details = "ndcg_details" in score_keys
         if has_details:
             score_fields.append(("ndcg_details", details_t | None))
@@ -146,7 +150,10 @@ class TypedStep:
         return self.decoder.decode(view)
 
     def collect(self, step: int, source: str, groups: dict[str, Any], collector: GroupCollector) -> int:
-        """Add a decoded step's groups to ``collector``; returns the number of rollouts."""
+        """Add a decoded step's groups to ``collector``; returns the number of rollouts.
+
+        Raises one of :data:`DecodeErrors` -- before anything reached ``collector`` -- for a step
+        whose reference pages are not a list of strings: the caller reads it the general way."""
         uids = list(groups)
         glist = list(groups.values())
         agent_lists = list(map(self._agents, glist))
@@ -194,18 +201,38 @@ class TypedStep:
                 rs = refs[o:e]
                 if n and rs.count(rs[0]) == n:      # the agents of a group share their reference pages
                     first = rs[0]
-                    add_decks(deck_ids_cached(first) if first else ())
+                    add_decks(_decks_of_raw(first) if first is not None else ())
                 elif n:
-                    add_decks(tuple(dict.fromkeys(chain.from_iterable(deck_ids_cached(r) for r in dict.fromkeys(rs)
-                                                                      if r))))
+                    add_decks(tuple(dict.fromkeys(chain.from_iterable(
+                        _decks_of_raw(r) for r in dict.fromkeys(bytes(r) for r in rs if r is not None)))))
                 else:
                     add_decks(())
                 o = e
         prompts = list(map(self._prompt, glist))
         questions = [None if p is None else question_cached(p) for p in prompts]
-        dataset_ids = [u if dataset_id_like(u) else None for u in uids]
+        dataset_ids = [u if "_" in u and dataset_id_like(u) else None for u in uids]  # uuids: no "_"
         collector.add_step(step, source, uids, dataset_ids, decks, questions, nd, jd, fn, lens)
         return n_all
+
+
+_REFS = msgspec.json.Decoder(tuple[str, ...] | None)
+_RAW_DECKS: dict[bytes, tuple[str, ...]] = {}
+
+
+def _decks_of_raw(raw: Any) -> tuple[str, ...]:
+    """The deck ids of one agent's ``reference_documents`` as raw JSON (empty: the key is absent).
+
+    Raises msgspec.ValidationError when the value is not a list of strings or null -- what a
+    typed field would have refused -- so the step is read the general way instead.
+    """
+    key = bytes(raw)
+    deck = _RAW_DECKS.get(key)
+    if deck is None:
+        refs = _REFS.decode(key) if key else None
+        deck = deck_ids_cached(refs) if refs else ()
+        if len(_RAW_DECKS) < 100_000:
+            _RAW_DECKS[key] = deck
+    return deck
 
 
 def typed_or_none(first_step: Any) -> TypedStep | None:
@@ -217,4 +244,4 @@ def typed_or_none(first_step: Any) -> TypedStep | None:
 
 
 DecodeErrors = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
-Collect = Callable[[int, str, dict[str, Any], GroupCollector], int]
+Collect = Callable[[int, str, dict[str, Any], "GroupCollector"], int]

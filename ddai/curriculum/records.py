@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The canonical score names every reader fills (in this order), whatever a log calls them.
+SCORE_FIELDS = ("ndcg", "judge", "final")
+
 
 @dataclass(slots=True)
 class Rollout:

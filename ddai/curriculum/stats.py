@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ddai.curriculum.records import Rollout
-
-SCORE_FIELDS = ("ndcg", "judge", "final")
+from ddai.curriculum.records import SCORE_FIELDS, Rollout
 
 
 @dataclass(slots=True)

@@ -18,6 +18,8 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ddai.curriculum import arrow_build
+
 # The fields added to extra_info, in this order (appended after the input's own fields).
 PHASE1_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
     ("phase1_ndcg", pa.float64()),        # mean NDCG of the kept rollouts (reference name)
@@ -124,10 +126,10 @@ def build_table_arrays(table: pa.Table, rows: Sequence[int], added: dict[str, pa
     :class:`RowFields` object per row would cost more than the whole write.
     """
     schema = output_schema(table.schema)
-    taken = table.take(pa.array(rows, type=pa.int64()))
+    taken = arrow_build.take(table, rows)
     ei_old = taken.column("extra_info").combine_chunks()
     if isinstance(ei_old, pa.ChunkedArray):  # empty input: no chunk to combine
-        ei_old = pa.array([], type=ei_old.type)
+        ei_old = pa.nulls(0, type=ei_old.type)
     ei_type = schema.field("extra_info").type
     children = []
     for i in range(ei_type.num_fields):

@@ -87,7 +87,7 @@ def _validate_task_or_exit(config: DictConfig) -> None:
         with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):   # as run_job will set it
             cfg.hydra.runtime.output_dir = os.path.abspath(str(cfg.hydra.run.dir))
         HydraConfig.instance().set_config(cfg)
-        validate_job(cfg)
+        validate_job(cfg, consume=True)   # cfg is this check's own copy
     except Exception as exc:  # noqa: BLE001 - reported on one line, exit 2 (or a traceback for a bug)
         cli.fail(exc)
     finally:

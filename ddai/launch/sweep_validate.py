@@ -97,9 +97,14 @@ def _job_config(config_loader: Any, master: DictConfig, overrides: list[str], nu
     return cfg
 
 
-def validate_job(cfg: DictConfig) -> tuple[str, str | None]:
-    """Validate one composed job config (HydraConfig must be set to it); return (task, out_dir)."""
-    task_cfg = copy.deepcopy(cfg)
+def validate_job(cfg: DictConfig, *, consume: bool = False) -> tuple[str, str | None]:
+    """Validate one composed job config (HydraConfig must be set to it); return (task, out_dir).
+
+    The task sees the config as in the job, without ``hydra``: a copy, or with ``consume=True``
+    ``cfg`` itself loses its ``hydra`` node (for a caller that made ``cfg`` only for this check;
+    saves copying the whole config once more).
+    """
+    task_cfg = cfg if consume else copy.deepcopy(cfg)
     with read_write(task_cfg), open_dict(task_cfg):
         del task_cfg["hydra"]
     task_name = str(task_cfg.task)

@@ -3,50 +3,64 @@
 Hydra accepts a launcher ``_target_`` only under ``hydra_plugins``; the behaviour is
 implemented (and documented) in :mod:`ddai.launch.submitit_launcher`.
 
-WHY the import guard: Hydra imports every module under ``hydra_plugins`` on every run to
-discover plugins, and prints a five-line "Plugin is incompatible ... uninstall" warning for
-any module that fails to import. submitit and hydra-submitit-launcher are base dependencies
-of ddai, but an environment installed with ``--no-deps`` (or with them removed) must still
-run every non-submitit command quietly; choosing the submitit launcher there fails with a
-one-line error that says what to install.
+WHY the classes here only forward: Hydra imports every module under ``hydra_plugins`` on
+every run to discover plugins -- also a plain local run that never submits anything.
+Importing submitit and the implementation then cost ~0.07 s of every start, so they are
+imported only when one of these launchers is constructed, and that construction returns the
+implementation's launcher itself (what submitit pickles into each job).
+
+submitit and hydra-submitit-launcher are base dependencies of ddai, but an environment
+installed with ``--no-deps`` (or with them removed) must still run every non-submitit
+command quietly (Hydra prints a five-line "Plugin is incompatible ... uninstall" warning for
+any plugin module that fails to import, so this module imports neither); choosing a submitit
+launcher there fails with a one-line error that says what to install.
 """
+
+from typing import Any
 
 from hydra.plugins.launcher import Launcher
 
 from ddai.errors import ConfigError
 
-try:
-    # submitit itself first: hydra-submitit-launcher imports it only when a job is submitted, so
-    # its plugin module loads fine without it and the failure would come mid-sweep.
-    import submitit  # noqa: F401
 
-    from ddai.launch import submitit_launcher as _impl
-except ImportError as _missing:  # submitit / hydra-submitit-launcher not installed
-    _reason = f"{_missing.name or _missing}"
+def _implementation(name: str) -> Any:
+    """The launcher class ``name`` of :mod:`ddai.launch.submitit_launcher`, or a one-line error."""
+    try:
+        # submitit itself first: hydra-submitit-launcher imports it only when a job is submitted, so
+        # its plugin module loads fine without it and the failure would come mid-sweep.
+        import submitit  # noqa: F401
 
-    class _Unavailable(Launcher):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise ConfigError(f"the submitit launchers need {_reason!r}, which is not installed",
-                              where="hydra/launcher",
-                              expected="pip install 'submitit>=1.5.4,<2' hydra-submitit-launcher==1.2.0 "
-                                       "(both are dependencies of ddai: pip install ddai installs them)")
+        from ddai.launch import submitit_launcher
+    except ImportError as missing:  # submitit / hydra-submitit-launcher not installed
+        raise ConfigError(f"the submitit launchers need {missing.name or str(missing)!r}, which is not installed",
+                          where="hydra/launcher",
+                          expected="pip install 'submitit>=1.5.4,<2' hydra-submitit-launcher==1.2.0 "
+                                   "(both are dependencies of ddai: pip install ddai installs them)") from None
+    return getattr(submitit_launcher, name)
 
-        def setup(self, **kwargs: object) -> None:  # pragma: no cover - never constructed
-            raise NotImplementedError
 
-        def launch(self, job_overrides, initial_job_idx):  # type: ignore[no-untyped-def]  # pragma: no cover
-            raise NotImplementedError
+class _Deferred(Launcher):
+    """Constructing it constructs (and returns) the implementation's launcher instead."""
 
-    class DdaiSlurmLauncher(_Unavailable):
-        """Placeholder: submitit is not installed."""
+    _implementation_name = ""
 
-    class DdaiLocalLauncher(_Unavailable):
-        """Placeholder: submitit is not installed."""
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        return _implementation(cls._implementation_name)(*args, **kwargs)
 
-else:
+    def setup(self, **kwargs: Any) -> None:  # pragma: no cover - never constructed
+        raise NotImplementedError
 
-    class DdaiSlurmLauncher(_impl.SlurmLauncher):  # type: ignore[no-redef]
-        """Slurm: validate all combinations, submit one array, summarize even when jobs fail."""
+    def launch(self, job_overrides, initial_job_idx):  # type: ignore[no-untyped-def]  # pragma: no cover
+        raise NotImplementedError
 
-    class DdaiLocalLauncher(_impl.LocalLauncher):  # type: ignore[no-redef]
-        """Local processes, same behaviour as :class:`DdaiSlurmLauncher` (no cluster needed)."""
+
+class DdaiSlurmLauncher(_Deferred):
+    """Slurm: validate all combinations, submit one array, summarize even when jobs fail."""
+
+    _implementation_name = "SlurmLauncher"
+
+
+class DdaiLocalLauncher(_Deferred):
+    """Local processes, same behaviour as :class:`DdaiSlurmLauncher` (no cluster needed)."""
+
+    _implementation_name = "LocalLauncher"

@@ -27,11 +27,12 @@ def test_benchmark_runs_every_variant_and_reports_figures(tmp_path, rollout_kb):
     per_rollout = report["log_bytes"] / report["log"]["rollouts"]
     assert 0.8 * rollout_kb * 1000 < per_rollout < 1.25 * rollout_kb * 1000
     variants = {r["variant"]: r for r in report["results"]}
-    assert set(variants) == {"baseline", "orjson", "ddai-read", "ddai-launch"}
+    assert set(variants) == {"baseline", "orjson", "ddai-read", "ddai-launch", "ddai-launch-1p"}
     for r in variants.values():
         assert r["wall_s"] > 0 and r["peak_rss_mb"] > 0 and r["cpu_s"] >= 0
         assert r["speedup_vs_baseline"] > 0 and r["memory_vs_baseline"] > 0
     assert variants["baseline"]["speedup_vs_baseline"] == 1.0
     # ddai's launch wrote the same bucket sizes the reference computed (deck match, latest group)
     assert variants["ddai-launch"]["buckets"] == variants["baseline"]["buckets"]
+    assert variants["ddai-launch-1p"]["buckets"] == variants["baseline"]["buckets"]
     assert "speedup" in res.stderr  # the human-readable table

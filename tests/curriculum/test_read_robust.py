@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -247,17 +248,41 @@ def _marked(token: str) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")[:300]
+    except OSError:
+        return "?"
+
+
+def _worker_running(pid: int) -> bool:
+    """Whether a reading worker (``python -m ddai.curriculum.read_worker``) runs under ``pid``."""
+    for p in _tree(pid)[1:]:
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as fh:
+                if b"ddai.curriculum.read_worker" in fh.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
-def test_a_killed_run_leaves_no_process_and_frees_the_callers_pipes(big_log, tmp_path, sig):
+def test_a_killed_run_leaves_no_process_and_frees_the_callers_pipes(big_log, tmp_path, sig, processes):
+    """With one reading process, and with a worker reading a segment beside it (killed while the
+    worker runs): afterwards no process of the run is left and the caller's pipes close."""
     token = uuid.uuid4().hex
-    env = {**os.environ, "DDAI_KILL_TEST": token, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DDAI_KILL_TEST": token, "PYTHONUNBUFFERED": "1", "DDAI_READ_WORKERS": processes}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ddai.launch", f"curriculum.phase1_log={big_log}",
          f"curriculum.dataset={EXAMPLE_DATASET}", f"curriculum.out_dir={tmp_path / 'out'}",
          f"hydra.run.dir={tmp_path / 'run'}", "curriculum.progress=off", "curriculum.allow_empty_train=true"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        while not _reading(proc.pid, big_log):          # the event: the log is open in the reader
+        # the event: the log is open in the reader (and a worker reads beside it)
+        while not (_reading(proc.pid, big_log) and (processes == "1" or _worker_running(proc.pid))):
             if proc.poll() is not None:
                 pytest.fail(f"the run ended before reading: {proc.stderr.read().decode()[-2000:]}")
         proc.send_signal(sig)
@@ -268,4 +293,11 @@ def test_a_killed_run_leaves_no_process_and_frees_the_callers_pipes(big_log, tmp
             proc.kill()
             proc.wait()
     assert proc.returncode == -sig
-    assert _marked(token) == []
+    # A worker that was still starting when its parent died ends on its own first check of the
+    # parent (or by the kernel's signal once armed): wait for that event, then nothing is left.
+    for _ in range(60_000):
+        if not _marked(token):
+            break
+        time.sleep(0.001)
+    left = {p: _cmdline(p) for p in _marked(token)}
+    assert left == {}

@@ -49,7 +49,10 @@ def validate(cfg: Any) -> None:
     ``out_dir`` is checked only when it can be resolved (outside a Hydra run the default
     ``${hydra:runtime.output_dir}`` cannot be, and is then left to the run).
     """
-    register()  # the ${ddai_example:...} resolver, for callers that composed the config themselves
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("ddai_example"):   # not registered again: re-storing the schema costs ~10 ms
+        register()  # the ${ddai_example:...} resolver, for callers that composed the config themselves
     c = _node(cfg)
     validate_settings(c)
     _readable(str(c.phase1_log), "phase1_log", allow_dir=True)

@@ -1,0 +1,452 @@
+"""Reading one big step-keyed log on several cores: the document cut into segments at step keys.
+
+WHY: decoding a step is CPU work that holds the GIL (msgspec, orjson), so a thread cannot share
+it; a log of 400 MB keeps one core busy for a second or more while the other idles. The
+document is cut at top-level step keys into a few byte ranges; the main process decodes the
+first range while worker processes (``python -m ddai.curriculum.read_worker``) decode the others
+with the same typed decoder and send back, per step, exactly the arguments the main process
+would have given :meth:`GroupCollector.add_step`. The main process replays them in document
+order, so the groups are the same objects in the same order as a sequential read.
+
+WHY all or nothing: the fast lane takes only what the typed decoder reads exactly. Anything
+else -- a malformed or unreadable step, a score as text, a step-like key nested inside a step
+where a cut was made, a file that changed size -- aborts the parallel attempt before anything
+reached the collector, and the caller reads the file sequentially with the full rules
+(counting and locating every problem). A correct result never depends on the fast lane.
+
+WHY worker processes started fresh (not forked): a fork would copy the caller's state (Hydra,
+a progress thread's locks) and its memory; a fresh interpreter imports only the reader and
+costs ~0.15 s, paid while the main process decodes its own range. Workers never hold the
+caller's stdout/stderr (their output is a private pipe, stderr goes to /dev/null) and never
+outlive it: on Linux the kernel kills them when the caller dies (``PR_SET_PDEATHSIG``), and
+everywhere they exit when their stdin -- a pipe from the caller -- reaches end of file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ddai.curriculum import read_steps as rs
+from ddai.curriculum.read_io import compression_of, open_raw
+from ddai.errors import ConfigError
+
+# Below this size a worker's start-up (~0.15 s) costs more than the share it takes.
+MIN_PARALLEL_BYTES = 48 * 1024 * 1024
+MAX_WORKERS = 4
+# The main process also hashes the file and replays every step into the collector: it takes a
+# smaller share of the decoding than each worker.
+MAIN_SHARE = 0.4
+_BOUNDARY_SEARCH = 64 * 1024 * 1024   # how far past a cut point to look for a step key
+_WINDOW = 1 << 20
+_HASH_CHUNK = 4 << 20
+
+
+class Abort(Exception):
+    """The parallel attempt gives up; the file is read sequentially instead."""
+
+
+class StepRecorder:
+    """Stands in for a :class:`GroupCollector`: records ``add_step`` calls to replay them later."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[Any, ...]] = []
+
+    def add_step(self, *args: Any) -> None:
+        self.steps.append(args)
+
+
+def process_count(override: int | None = None) -> int:
+    """How many processes read one file: ``override``, else ``DDAI_READ_WORKERS``, else one per
+    core that is free right now -- every core of the allocation inside a Slurm job -- at most
+    :data:`MAX_WORKERS`. 1 means sequential.
+
+    WHY only free cores: the parallel read spends ~20 % more CPU in total (a second interpreter,
+    the hand-over of the results) to finish sooner; on a machine whose cores are all busy (a
+    shared login node) that extra work only slows everyone down, this run included.
+    """
+    if override is not None:
+        return max(1, int(override))
+    env = os.environ.get("DDAI_READ_WORKERS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ConfigError(f"DDAI_READ_WORKERS={env!r} is not a number", where="DDAI_READ_WORKERS",
+                              expected="a whole number of processes to read a log with (1: one process)") from None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    if os.environ.get("SLURM_JOB_ID"):
+        # inside a Slurm job the cores in this process's affinity mask are the job's own; the
+        # load average counts the whole node (other jobs' work on other cores)
+        return max(1, min(cores, MAX_WORKERS))
+    busy = _others_running()
+    free = cores - busy * cores / (os.cpu_count() or cores)
+    return max(1, min(cores, MAX_WORKERS, 1 + int(free + 0.25)))
+
+
+def _others_running() -> float:
+    """How many other tasks run right now: the kernel's count of runnable tasks (Linux
+    ``/proc/loadavg``), this one excluded; elsewhere the 1-minute load average.
+
+    WHY the instantaneous count: the load average trails by a minute, so a job that just
+    finished (the previous step of a script, the previous run of a sweep) would still make
+    every core look busy.
+    """
+    try:
+        with open("/proc/loadavg") as fh:
+            running = int(fh.read().split()[3].split("/")[0])
+        return max(0, running - 1)
+    except (OSError, ValueError, IndexError):
+        try:
+            return os.getloadavg()[0]
+        except OSError:  # pragma: no cover - no load average either
+            return 1.0
+
+
+# --- the plan: where to cut ---------------------------------------------------------------------
+
+def first_typed(path: Path) -> Any | None:
+    """The typed decoder built from the document's first step, as the sequential reader builds
+    it; None when the file does not start like a step-keyed document the typed decoder reads."""
+    from ddai.curriculum.read_typed import typed_or_none
+
+    splitter = rs.StepSplitter(path)
+    fed = 0
+    with open_raw(path) as fh:
+        while fed < 256 * 1024 * 1024:
+            data = fh.read(rs.BLOCK)
+            if not data:
+                return None
+            fed += len(data)
+            for _key, number, _key_text, text, last in splitter.feed(data):
+                view = rs._object_view(text, last)
+                if number is None or view is None:
+                    return None
+                try:
+                    step = rs.loads_general(view)
+                except (rs._Incomplete, rs.Unrepresentable):
+                    return None
+                typed = typed_or_none(step)
+                return typed
+    return None
+
+
+def _boundary(fh: Any, target: int, size: int) -> int | None:
+    """Offset of the first top-level-looking step key (``"step_N": {`` after a ``,``) at or after
+    ``target``; None when none is found within :data:`_BOUNDARY_SEARCH` bytes."""
+    pos = max(0, target - 64)
+    stop = min(size, target + _BOUNDARY_SEARCH)
+    carry = b""
+    carry_at = pos
+    while pos < stop:
+        fh.seek(pos)
+        chunk = fh.read(min(_WINDOW, stop - pos))
+        if not chunk:
+            return None
+        data = carry + chunk
+        base = carry_at
+        s = data.find(b'"step_')
+        while s >= 0:
+            at = base + s
+            if at >= target:
+                m = rs._STEP_KEY.match(data, s)
+                if m is not None:
+                    j = s - 1
+                    while j >= 0 and data[j] in rs._SPACE:
+                        j -= 1
+                    if j >= 0 and data[j] == 0x2C:
+                        return at
+            s = data.find(b'"step_', s + 1)
+        keep = 128
+        carry = data[-keep:]
+        pos += len(chunk)
+        carry_at = pos - len(carry)
+    return None
+
+
+def plan(path: Path, size: int, processes: int) -> list[int] | None:
+    """Cut offsets ``[0, b1, ..., size]`` for ``processes`` readers, or None (read sequentially)."""
+    if processes < 2 or size < MIN_PARALLEL_BYTES:
+        return None
+    with open_raw(path) as fh:
+        if compression_of(fh.read(4)) is not None:
+            return None
+        n = processes
+        shares = [MAIN_SHARE] + [(1 - MAIN_SHARE) / (n - 1)] * (n - 1)
+        cuts = [0]
+        acc = 0.0
+        for share in shares[:-1]:
+            acc += share
+            b = _boundary(fh, int(size * acc), size)
+            if b is None or b <= cuts[-1]:
+                break
+            cuts.append(b)
+    if len(cuts) < 2:
+        return None
+    return cuts + [size]
+
+
+# --- one segment (the main process's and each worker's work) ----------------------------------------
+
+def scan_segment(path: Path, source: str, start: int, end: int, last: bool, typed: Any, sink: Any,
+                 advance: Callable[[int], None] = lambda n: None,
+                 after_step: Callable[[int], None] = lambda at: None) -> tuple[int, int | None]:
+    """Feed bytes ``[start, end)`` step by step to ``sink.add_step`` (a collector, or a worker's
+    sender); returns ``(rollouts, resume_at)``. ``resume_at`` is None when the whole segment was
+    read, else the offset of the first step the typed decoder does not read exactly (nothing of
+    it reached ``sink``): the sequential reader takes over there. ``after_step(offset)`` follows
+    each step, with the offset where the next one begins."""
+    from ddai.curriculum.read_typed import DecodeErrors
+
+    n_records = 0
+    splitter = rs.StepSplitter(path, mid=start > 0, offset=start)
+    collect = typed.collect
+    decode = typed.decode
+    object_view = rs._object_view
+
+    def take(raw: rs.RawStep) -> bool:
+        nonlocal n_records
+        _key, number, _key_text, text, is_last = raw
+        if number is None:
+            return False
+        view = object_view(text, is_last)
+        if view is None:
+            return False
+        try:
+            n_records += collect(number, source, decode(view), sink)
+        except DecodeErrors:
+            return False
+        after_step(splitter.next_at)
+        return True
+
+    try:
+        with open_raw(path) as fh:
+            fh.seek(start)
+            remaining = end - start
+            while remaining > 0:
+                data = fh.read(min(rs.BLOCK, remaining))
+                if not data:
+                    return n_records, start if splitter.cur_at < 0 else splitter.cur_at
+                remaining -= len(data)
+                advance(len(data))
+                for raw in splitter.feed(data):
+                    if not take(raw):
+                        return n_records, splitter.yield_at
+            for raw in splitter.close(end, last=last):
+                if not take(raw):
+                    return n_records, splitter.yield_at
+    except (rs.SegmentMismatch, rs.InputError):
+        return n_records, start if splitter.cur_at < 0 else splitter.cur_at
+    return n_records, None
+
+
+# --- the main process's side ---------------------------------------------------------------------
+
+class _Hasher(threading.Thread):
+    """SHA-256 of the whole file (what the manifest records), beside the decoding: hashlib releases
+    the GIL on big buffers, so this runs on a core of its own."""
+
+    def __init__(self, path: Path, size: int):
+        super().__init__(name="ddai-hash", daemon=True)
+        self.path = path
+        self.size = size
+        self.digest: str | None = None
+        self.error: BaseException | None = None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        # read() into one reused buffer, not mmap: mapped file pages would count as this
+        # process's resident memory (the whole file, by the end)
+        try:
+            h = hashlib.sha256()
+            buf = bytearray(_HASH_CHUNK)
+            view = memoryview(buf)
+            with open(self.path, "rb", buffering=0) as fh:
+                while not self.stop.is_set():
+                    n = fh.readinto(buf)
+                    if not n:
+                        break
+                    h.update(view[:n])
+            view.release()
+            if not self.stop.is_set():
+                self.digest = h.hexdigest()
+        except BaseException as exc:  # noqa: BLE001 - reported to the caller
+            self.error = exc
+
+    def result(self) -> str:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        assert self.digest is not None
+        return self.digest
+
+
+def _package_root() -> str:
+    import ddai
+
+    return str(Path(ddai.__file__).resolve().parent.parent)
+
+
+def _start_worker(path: Path, source: str, start: int, end: int, last: bool) -> subprocess.Popen:
+    env = dict(os.environ)
+    root = _package_root()
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return subprocess.Popen(
+        [sys.executable, "-m", "ddai.curriculum.read_worker", str(path), source, str(start), str(end),
+         "1" if last else "0", str(os.getpid())],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
+        bufsize=1 << 20)
+
+
+class _Drain(threading.Thread):
+    """Reads a worker's output as it comes, whatever the main process is doing.
+
+    WHY: a pipe holds 64 KB; a worker whose answer waits in a full pipe stops decoding until
+    the main process, busy with its own segment, gets round to reading it. Draining in a
+    thread (reading releases the GIL) lets every worker run at full speed from the start.
+    Offers the ``read``/``readline`` an Unpickler needs, blocking until the bytes are there.
+    """
+
+    def __init__(self, fd: int):
+        super().__init__(name="ddai-drain", daemon=True)
+        self.fd = fd
+        self.buf = bytearray()
+        self.pos = 0
+        self.eof = False
+        self.cond = threading.Condition()
+
+    def run(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self.fd, 1 << 20)
+                with self.cond:
+                    if not chunk:
+                        break
+                    self.buf += chunk
+                    self.cond.notify()
+        except OSError:
+            pass
+        with self.cond:
+            self.eof = True
+            self.cond.notify()
+
+    def _wait(self, n: int) -> None:
+        with self.cond:
+            while len(self.buf) - self.pos < n and not self.eof:
+                self.cond.wait()
+            if self.pos > (1 << 22):     # forget what was read already
+                del self.buf[: self.pos]
+                self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        self._wait(n if n >= 0 else 1 << 62)
+        with self.cond:
+            end = len(self.buf) if n < 0 else min(len(self.buf), self.pos + n)
+            out = bytes(self.buf[self.pos:end])
+            self.pos = end
+        return out
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def readline(self) -> bytes:
+        while True:
+            with self.cond:
+                i = self.buf.find(b"\n", self.pos)
+                if i >= 0 or self.eof:
+                    end = i + 1 if i >= 0 else len(self.buf)
+                    out = bytes(self.buf[self.pos:end])
+                    self.pos = end
+                    return out
+                self.cond.wait()
+
+
+def _replay(proc: subprocess.Popen, drain: _Drain, start: int, collector: Any) -> tuple[int, int | None]:
+    """Replay a worker's stream of steps into ``collector`` as it arrives; ``(rollouts, resume_at)``
+    as :func:`scan_segment` gives them (a worker that dies or answers garbage: resume where its
+    last complete message left off)."""
+    unpickler = pickle.Unpickler(drain)  # type: ignore[arg-type]
+    add_step = collector.add_step
+    n_records = 0
+    resume = start
+    while True:
+        try:
+            msg = unpickler.load()
+        except Exception:  # noqa: BLE001 - EOF or garbage: the worker is gone; read on sequentially
+            return n_records, resume
+        kind = msg[0]
+        if kind == "steps":
+            for args in msg[1]:
+                add_step(*args)
+            n_records += msg[2]
+            resume = msg[3]
+        elif kind == "end":
+            return n_records, None
+        else:   # "stop": the worker met a step it does not read exactly
+            return n_records, msg[1]
+
+
+def _stop(procs: list[subprocess.Popen], drains: list[_Drain]) -> None:
+    """Kill the workers still running, let their drains see end of file, then close and reap."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    for d in drains:
+        if d.is_alive():
+            d.join()      # the writer is gone: its read returns end of file
+    for p in procs:
+        for f in (p.stdin, p.stdout):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError:
+                pass
+        p.wait()
+
+
+def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector: Any,
+                  advance: Callable[[int], None]) -> tuple[int, int | None, _Hasher] | None:
+    """Read the file in the segments ``cuts`` gives, the main process's segment straight into
+    ``collector``, the workers' replayed after it in document order.
+
+    Returns None when not even the first step suits the typed decoder (nothing was consumed),
+    else ``(rollouts, resume_at, hasher)``: ``resume_at`` is None when the whole file was read,
+    else the offset of a top-level step key from which the sequential reader must go on; the
+    running ``hasher`` gives the file's SHA-256 either way.
+    """
+    typed = first_typed(path)
+    if typed is None:
+        return None
+    procs = [_start_worker(path, source, cuts[i], cuts[i + 1], i == len(cuts) - 2) for i in range(1, len(cuts) - 1)]
+    drains = [_Drain(p.stdout.fileno()) for p in procs]  # type: ignore[union-attr]
+    for d in drains:
+        d.start()
+    hasher = _Hasher(path, size)
+    hasher.start()
+    try:
+        n_records, resume = scan_segment(path, source, cuts[0], cuts[1], len(cuts) == 2, typed, collector, advance)
+        for i, proc in enumerate(procs, 1):
+            if resume is not None:
+                break
+            n, resume = _replay(proc, drains[i - 1], cuts[i], collector)
+            n_records += n
+            if resume is None:
+                advance(cuts[i + 1] - cuts[i])
+        return n_records, resume, hasher
+    except BaseException:
+        hasher.stop.set()
+        raise
+    finally:
+        _stop(procs, drains)

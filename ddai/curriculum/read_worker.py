@@ -1,0 +1,108 @@
+"""A worker of a parallel read: ``python -m ddai.curriculum.read_worker PATH SOURCE START END LAST PARENT``.
+
+Decodes bytes ``[START, END)`` of a step-keyed log (see :mod:`ddai.curriculum.read_parallel`) and
+streams pickles to stdout, all from one pickler (repeated prompts and page tuples are sent once):
+``("steps", add_step calls, rollouts, offset after them)`` every few steps, then ``("end",)``, or
+``("stop", offset)`` at the first step the typed decoder does not read exactly. It builds its
+typed decoder from the document's first step itself, exactly as the caller did.
+
+WHY it watches its parent: it must never outlive the run that started it. On Linux the kernel
+sends it SIGKILL when the parent dies; everywhere, a thread waits for end of file on stdin (a
+pipe only the parent holds) and ends the process then.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+STEPS_PER_MESSAGE = 16
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            pass
+    if os.getppid() != parent:   # the parent died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        try:
+            while sys.stdin.buffer.read(1 << 16):
+                pass
+        finally:
+            os._exit(1)
+
+    threading.Thread(target=watch, name="ddai-parent-watch", daemon=True).start()
+
+
+class _Sender:
+    """Stands in for the collector: ``add_step`` calls go out in messages of a few steps, each
+    saying where the step after them begins (where the caller resumes if this process dies)."""
+
+    def __init__(self, out: Any):
+        self.out = out
+        self.pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        self.batch: list[tuple[Any, ...]] = []
+        self.n = 0
+
+    def add_step(self, *args: Any) -> None:
+        self.batch.append(args)
+        self.n += sum(args[-1])   # the step's rollouts: the sum of its groups' sizes
+
+    def after_step(self, next_at: int) -> None:
+        if len(self.batch) >= STEPS_PER_MESSAGE:
+            self.flush(next_at)
+
+    def flush(self, next_at: int) -> None:
+        if self.batch:
+            self.pickler.dump(("steps", self.batch, self.n, next_at))
+            self.out.flush()
+            self.batch = []
+            self.n = 0
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        self.pickler.dump(msg)
+        self.out.flush()
+
+
+def main(argv: list[str]) -> None:
+    path, source, start, end, last, parent = argv
+    _die_with_parent(int(parent))
+    gc.disable()   # millions of small acyclic objects, as in the main reader
+    from ddai.curriculum import read_parallel as rp
+
+    sender = _Sender(sys.stdout.buffer)
+    try:
+        typed = rp.first_typed(Path(path))
+        if typed is None:
+            sender.send(("stop", int(start)))
+        else:
+            next_at = [int(start)]
+
+            def after_step(at: int) -> None:
+                next_at[0] = at
+                sender.after_step(at)
+
+            _, resume = rp.scan_segment(Path(path), source, int(start), int(end), last == "1", typed, sender,
+                                        after_step=after_step)
+            sender.flush(next_at[0])
+            sender.send(("end",) if resume is None else ("stop", resume))
+    except Exception:  # noqa: BLE001, S110 - the caller resumes after the last message it got
+        pass
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

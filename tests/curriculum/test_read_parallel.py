@@ -1,0 +1,331 @@
+"""A big step-keyed log read by several processes gives exactly what one process gives.
+
+The parallel read (ddai.curriculum.read_parallel) cuts the document at step keys, decodes the
+first segment in the caller and the others in worker processes, and hands anything the typed
+decoder does not read exactly back to the sequential reader from that step on. Every test here
+compares against a sequential read of the same file (processes=1): groups, record and malformed
+counts, the file's SHA-256, and the errors raised. The workers are real processes
+(``python -m ddai.curriculum.read_worker``); only the size threshold is lowered so that small
+files take the parallel path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from ddai.curriculum import read_parallel as rp
+from ddai.curriculum.match import normalize_question
+from ddai.curriculum.read import ReadStats, iter_rollouts, read_groups
+from ddai.curriculum.stats import collect_groups
+from ddai.errors import ConfigError, InputError
+from ddai.examples import EXAMPLE_PHASE1_LOG
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _no_nan(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _no_nan(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nan(v) for v in value]
+    return value
+
+
+def _steps() -> list[dict]:
+    """The bundled example's steps, with its NaN scores written as null (a NaN literal is not
+    JSON: the typed decoder leaves such a step to the sequential reader, tested on its own)."""
+    return [_no_nan(s) for s in json.loads(EXAMPLE_PHASE1_LOG.read_bytes()).values()]
+
+
+def write_log(path: Path, n_steps: int, replace: dict[int, str] | None = None, sep: str = ", ") -> Path:
+    """The bundled example's steps repeated under fresh step numbers; ``replace[n]`` is written
+    verbatim as the text of step n (to plant a problem)."""
+    steps = [json.dumps(s) for s in _steps()]
+    with open(path, "w") as fh:
+        fh.write("{")
+        for n in range(1, n_steps + 1):
+            text = (replace or {}).get(n, steps[(n - 1) % len(steps)])
+            fh.write(("" if n == 1 else sep) + f'"step_{n}": ' + text)
+        fh.write("}")
+    return path
+
+
+def _fingerprint(groups) -> list[str]:
+    """Comparable by ``==`` even with NaN scores (the example log has some): their repr."""
+    return [repr((g.group, g.step, g.order, g.sources, sorted(g.dataset_ids), sorted(g.deck_ids), sorted(g.questions),
+             g.raw_questions, g.scores, g.n_rollouts)) for g in groups]
+
+
+def _read(path: Path, processes: int, strict: bool = False) -> tuple[list[str], ReadStats]:
+    stats = ReadStats()
+    groups = read_groups(path, normalize_question, progress=False, stats=stats, processes=processes, strict=strict)
+    return _fingerprint(groups), stats
+
+
+@pytest.fixture(autouse=True)
+def _small_files_go_parallel(monkeypatch):
+    monkeypatch.setattr(rp, "MIN_PARALLEL_BYTES", 0)
+
+
+@pytest.fixture
+def outcome(monkeypatch) -> list:
+    """What each parallel attempt returned: (rollouts, resume offset or None, hasher) or None."""
+    seen: list = []
+    real = rp.read_parallel
+
+    def spy(*args, **kwargs):
+        got = real(*args, **kwargs)
+        seen.append(None if got is None else got[:2])
+        return got
+
+    monkeypatch.setattr(rp, "read_parallel", spy)
+    return seen
+
+
+@pytest.fixture
+def started(monkeypatch) -> list[list[str]]:
+    """The command lines of the workers the reads below start."""
+    calls: list[list[str]] = []
+    real = rp._start_worker
+
+    def spy(*args, **kwargs):
+        proc = real(*args, **kwargs)
+        calls.append(list(proc.args))
+        return proc
+
+    monkeypatch.setattr(rp, "_start_worker", spy)
+    return calls
+
+
+def _assert_same(path: Path, processes: int) -> ReadStats:
+    """Parallel == sequential == the general rules record by record (``iter_rollouts``)."""
+    seq, seq_stats = _read(path, 1)
+    par, par_stats = _read(path, processes)
+    assert par == seq
+    assert par == _fingerprint(collect_groups(iter_rollouts(path, progress=False), normalize_question))
+    assert (par_stats.records, par_stats.malformed) == (seq_stats.records, seq_stats.malformed)
+    assert par_stats.malformed_examples == seq_stats.malformed_examples
+    assert par_stats.files[0].sha256 == seq_stats.files[0].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    return par_stats
+
+
+@pytest.mark.parametrize("processes", [2, 3, 4])
+def test_parallel_read_equals_the_sequential_one(tmp_path, started, outcome, processes):
+    log = write_log(tmp_path / "log.json", 60)
+    stats = _assert_same(log, processes)
+    assert len(started) == processes - 1          # the workers really read their segments ...
+    assert outcome == [(stats.records, None)]     # ... all of them, nothing left to the sequential reader
+    assert stats.records == sum(len(g["agents"]) for s in (_steps() * 60)[:60] for g in s.values())
+
+
+def test_newlines_and_indentation_between_steps(tmp_path, started, outcome):
+    log = write_log(tmp_path / "log.json", 40, sep=",\n\n  ")
+    stats = _assert_same(log, 2)
+    assert started and outcome == [(stats.records, None)]
+
+
+def test_a_step_the_typed_decoder_refuses_is_read_by_the_rules_in_a_worker_segment(tmp_path, started, outcome):
+    raw = json.loads(EXAMPLE_PHASE1_LOG.read_bytes())
+    odd = next(json.dumps(s) for s in raw.values() if "NaN" in json.dumps(s))   # a NaN literal: not JSON
+    log = write_log(tmp_path / "log.json", 40, replace={33: odd})
+    offset = log.read_bytes().index(b'"step_33"')
+    _assert_same(log, 2)
+    assert started and outcome[0][1] == offset    # the sequential reader took over at that step
+
+
+def test_reference_pages_that_are_not_all_strings_are_read_by_the_rules(tmp_path, outcome):
+    """The typed decoder checks reference pages once per distinct text; a list holding a number
+    sends the step to the general rules (which keep the strings), in a worker and in the caller."""
+    steps = _steps()
+    odd = json.dumps(steps[3]).replace('"reference_documents": [', '"reference_documents": [7, ', 1)
+    assert odd != json.dumps(steps[3])
+    for planted in (31, 2):     # a worker's segment, the caller's
+        log = write_log(tmp_path / f"log{planted}.json", 40, replace={planted: odd})
+        outcome.clear()
+        _assert_same(log, 2)
+        assert outcome[0][1] == log.read_bytes().index(b'"step_%d"' % planted)
+
+
+def test_unreadable_records_in_a_worker_segment_are_skipped_and_counted_once(tmp_path):
+    steps = _steps()
+    groups = dict(steps[1])
+    uid = next(iter(groups))
+    bad_group = json.dumps(groups[uid]).replace('"agents": [', '"agents": [' + "[" * 100_000 + "]" * 100_000 + ", ", 1)
+    text = "{" + json.dumps(uid) + ": " + bad_group + ", " + json.dumps(dict(list(groups.items())[1:]))[1:]
+    log = write_log(tmp_path / "log.json", 40, replace={35: text, 36: '{"g": {"agents": [{"scores": '
+                                                                       '{"ndcg_value": ' + "9" * 400 + "}}]}}"})
+    stats = _assert_same(log, 3)
+    assert stats.malformed == 2
+
+
+def test_malformed_json_in_a_worker_segment_raises_what_the_sequential_read_raises(tmp_path):
+    log = write_log(tmp_path / "log.json", 40, replace={30: '{"g": {"agents": [}'})
+    with pytest.raises(InputError) as seq:
+        _read(log, 1)
+    with pytest.raises(InputError) as par:
+        _read(log, 2)
+    assert str(par.value) == str(seq.value)
+    assert "step_30" in str(par.value)
+
+
+def test_a_cut_at_a_nested_step_like_key_is_joined_again(tmp_path, monkeypatch):
+    """A group may hold a key spelled like a step key; a cut made there is not a step boundary."""
+    steps = _steps()
+    uid, group = next(iter(steps[0].items()))
+    nested = {uid: {**group, "history": {"step_7": {"note": "a nested object"}}}}
+    log = write_log(tmp_path / "log.json", 30, replace={20: json.dumps(nested)})
+    raw = log.read_bytes()
+    at = raw.index(b'"step_7": {"note"')
+    real_plan = rp.plan
+    monkeypatch.setattr(rp, "plan", lambda path, size, n: None if n < 2 else [0, at, size])
+    _assert_same(log, 2)
+    monkeypatch.setattr(rp, "plan", real_plan)
+
+
+def test_a_worker_that_dies_without_a_word_is_replaced_by_the_sequential_reader(tmp_path, monkeypatch):
+    log = write_log(tmp_path / "log.json", 40)
+
+    def garbage(*args, **kwargs):
+        return subprocess.Popen([sys.executable, "-c", ("import sys; sys.stdout.buffer.write(b'not a pickle'); "
+                                  "sys.exit(3)")], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    monkeypatch.setattr(rp, "_start_worker", garbage)
+    _assert_same(log, 2)
+
+
+def test_a_worker_that_dies_after_its_first_message_is_resumed_where_it_stopped(tmp_path, monkeypatch, outcome):
+    """The worker's first message (some steps, and where the next one starts) arrives, then
+    nothing: those steps count once, the rest is read sequentially."""
+    log = write_log(tmp_path / "log.json", 80)
+    real = rp._start_worker
+    seen: list[int] = []
+
+    def first_message_only(path, source, start, end, last):
+        proc = real(path, source, start, end, last)
+        data = proc.stdout.read()
+        proc.wait()
+        buf = io.BytesIO(data)
+        msg = pickle.Unpickler(buf).load()
+        assert msg[0] == "steps"
+        seen.append(msg[3])
+        first = tmp_path / "first_message.bin"
+        first.write_bytes(data[: buf.tell()])
+        return subprocess.Popen(["cat", str(first)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    monkeypatch.setattr(rp, "_start_worker", first_message_only)
+    _assert_same(log, 2)
+    assert seen and seen[0] > 0
+    assert outcome[0][1] == seen[0]               # resumed exactly after the steps it had sent
+
+
+def test_one_process_when_asked(tmp_path, monkeypatch, started):
+    log = write_log(tmp_path / "log.json", 20)
+    monkeypatch.setenv("DDAI_READ_WORKERS", "1")
+    read_groups(log, normalize_question, progress=False)
+    assert started == []
+    monkeypatch.setenv("DDAI_READ_WORKERS", "2")
+    read_groups(log, normalize_question, progress=False)
+    assert len(started) == 1
+    monkeypatch.setenv("DDAI_READ_WORKERS", "two")
+    with pytest.raises(ConfigError, match="DDAI_READ_WORKERS"):
+        read_groups(log, normalize_question, progress=False)
+
+
+def test_compressed_logs_are_read_by_one_process(tmp_path, started):
+    import gzip
+
+    log = write_log(tmp_path / "log.json", 20)
+    packed = tmp_path / "log.json.gz"
+    packed.write_bytes(gzip.compress(log.read_bytes()))
+    assert _read(packed, 2)[0] == _read(packed, 1)[0]
+    assert started == []
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter (``Z`` for a zombie), None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_worker_never_outlives_the_process_that_started_it(tmp_path, sig):
+    """The caller starts a worker and stops reading its answer (the worker blocks writing it);
+    the caller is killed; the worker must end as well."""
+    log = write_log(tmp_path / "log.json", 120)
+    size = log.stat().st_size
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from ddai.curriculum import read_parallel as rp
+        path = Path({str(log)!r})
+        rp.MIN_PARALLEL_BYTES = 0
+        cuts = rp.plan(path, {size}, 2)
+        proc = rp._start_worker(path, str(path), cuts[1], cuts[2], True)
+        print(proc.pid, flush=True)
+        time.sleep(3600)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    try:
+        worker = int(caller.stdout.readline())
+        assert _state(worker) not in (None, "Z")       # it is there, waiting to hand over its answer
+        caller.send_signal(sig)
+        caller.wait()
+        for _ in range(60_000):                        # the event: the worker has ended (or is a zombie)
+            if _state(worker) in (None, "Z"):
+                break
+            time.sleep(0.001)
+        assert _state(worker) in (None, "Z")
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+
+
+def test_process_count_follows_free_cores_and_slurm(monkeypatch):
+    monkeypatch.delenv("DDAI_READ_WORKERS", raising=False)
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(rp, "_others_running", lambda: 0)
+    assert rp.process_count() == 2                   # a calm machine: both cores
+    monkeypatch.setattr(rp, "_others_running", lambda: 2)
+    assert rp.process_count() == 1                   # both cores busy: one process
+    monkeypatch.setenv("SLURM_JOB_ID", "42")
+    assert rp.process_count() == 2                   # a Slurm allocation's cores are its own
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert rp.process_count() == rp.MAX_WORKERS
+    assert rp.process_count(1) == 1                  # an explicit count wins
+
+
+def test_busy_processes_are_counted():
+    """Two processes spinning beside this one are seen as running right now."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "import sys\nprint(flush=True)\nwhile True: pass"],
+                                 stdout=subprocess.PIPE) for _ in range(2)]
+    try:
+        for p in spinners:
+            p.stdout.readline()                      # the event: each spinner is up
+        seen = max(rp._others_running() for _ in range(200))
+        assert seen >= 1
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
