@@ -35,8 +35,11 @@ OPTIONS = {
 }
 
 CHILD = r"""
-import json, sys, hashlib
+import json, os, sys, hashlib
 from pathlib import Path
+if os.environ.get("DDAI_EQUIV_PARALLEL_READ"):   # every step-keyed log, however small, read by N processes
+    from ddai.curriculum import read_parallel
+    read_parallel.MIN_PARALLEL_BYTES = 0
 from omegaconf import OmegaConf
 from ddai.curriculum.config import CurriculumConfig, register
 from ddai.curriculum import pipeline
@@ -81,8 +84,10 @@ def inputs(tmp: Path) -> list[tuple[str, Path, Path]]:
     return out
 
 
-def run_tree(tree: Path, jobs: list[dict]) -> dict:
+def run_tree(tree: Path, jobs: list[dict], read_processes: int = 0) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONHASHSEED": "0"}
+    if read_processes:
+        env.update(DDAI_EQUIV_PARALLEL_READ="1", DDAI_READ_WORKERS=str(read_processes))
     proc = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps(jobs), capture_output=True, text=True,
                           env=env, cwd=tree)
     if proc.returncode != 0:
@@ -94,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", type=Path, required=True, help="the other ddai tree (e.g. a checkout of main)")
     ap.add_argument("--quick", action="store_true", help="one option at a time instead of a sample of combinations")
+    ap.add_argument("--read-processes", type=int, default=0,
+                    help="this tree reads every step-keyed log with N processes, however small (0: as it would)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ddai-equiv-") as tmp:
         tmp_p = Path(tmp)
@@ -112,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                     cfg = {"phase1_log": str(log), "dataset": str(ds), "out_dir": str(tmp_p / tree / name / str(j)),
                            "train_batch_size": 8, "allow_empty_train": True, "progress": "off", **opts}
                     jobs_by_tree[tree].append({"name": f"{name}#{j}:{json.dumps(opts, sort_keys=True)}", "cfg": cfg})
-        new = run_tree(REPO, jobs_by_tree["new"])
+        new = run_tree(REPO, jobs_by_tree["new"], args.read_processes)
         base = run_tree(args.base.resolve(), jobs_by_tree["base"])
     diffs = [(k, new[k], base.get(k)) for k in new if new[k] != base.get(k)]
     # output paths differ between the two trees' runs only in out_dir, which the manifest records as "."
