@@ -329,3 +329,25 @@ def test_busy_processes_are_counted():
         for p in spinners:
             p.kill()
             p.wait()
+
+
+def test_the_curriculum_outputs_are_the_same_bytes_with_a_parallel_read(tmp_path, monkeypatch, outcome):
+    """The whole job (buckets, parquet files, manifest, prompt statistics) on a log read by one
+    and by three processes: every output file byte for byte."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from engine_helpers import make_cfg
+
+    from ddai.curriculum import pipeline
+    from ddai.examples import EXAMPLE_DATASET
+
+    log = write_log(tmp_path / "log.json", 60)
+    files = {}
+    for processes in ("1", "3"):
+        monkeypatch.setenv("DDAI_READ_WORKERS", processes)
+        out = tmp_path / f"out{processes}"
+        pipeline.run(make_cfg(phase1_log=str(log), dataset=str(EXAMPLE_DATASET), out_dir=str(out),
+                              allow_empty_train=True, train_batch_size=8))
+        files[processes] = {f.name: f.read_bytes() for f in sorted(out.iterdir()) if f.is_file()}
+    assert outcome == [(outcome[0][0], None)]        # the three-process run read the whole log in parallel
+    assert files["1"].keys() == files["3"].keys() and len(files["1"]) >= 5
+    assert files["1"] == files["3"]
