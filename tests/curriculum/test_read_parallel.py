@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proc_support import process_state
 
 from ddai.curriculum import read_parallel as rp
 from ddai.curriculum.match import normalize_question
@@ -256,15 +257,6 @@ def test_compressed_logs_are_read_by_one_process(tmp_path, started):
     assert started == []
 
 
-def _state(pid: int) -> str | None:
-    """The process state letter (``Z`` for a zombie), None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_worker_never_outlives_the_process_that_started_it(tmp_path, sig):
     """The caller starts a worker and stops reading its answer (the worker blocks writing it);
@@ -286,14 +278,14 @@ def test_a_worker_never_outlives_the_process_that_started_it(tmp_path, sig):
     caller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
     try:
         worker = int(caller.stdout.readline())
-        assert _state(worker) not in (None, "Z")       # it is there, waiting to hand over its answer
+        assert process_state(worker) not in (None, "Z")       # it is there, waiting to hand over its answer
         caller.send_signal(sig)
         caller.wait()
         for _ in range(60_000):                        # the event: the worker has ended (or is a zombie)
-            if _state(worker) in (None, "Z"):
+            if process_state(worker) in (None, "Z"):
                 break
             time.sleep(0.001)
-        assert _state(worker) in (None, "Z")
+        assert process_state(worker) in (None, "Z")
     finally:
         if caller.poll() is None:
             caller.kill()

@@ -15,10 +15,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from proc_support import pipes_after_exit, process_state
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_BYTES = 64 << 20
@@ -72,10 +72,6 @@ def big_logs(tmp_path_factory) -> dict[str, Path]:
     return {"steps": steps, "jsonl": jsonl}
 
 
-def _drain(stream, into: list[bytes]) -> None:
-    into.append(stream.read())
-
-
 
 
 @pytest.mark.parametrize("shape", ["steps", "jsonl"])
@@ -92,19 +88,10 @@ def test_killed_report_leaves_nothing(big_logs, shape, sig):
         assert b"found" in first, first
         assert proc.poll() is None, "the report finished before it could be killed"
         os.kill(proc.pid, sig)
-        proc.wait()
-        out: list[bytes] = []
-        err: list[bytes] = []
-        readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-                   threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
-        for t in readers:
-            t.start()
-        for t in readers:
-            t.join(timeout=30)   # a guard against hanging the suite, not a timing assertion
-        assert not any(t.is_alive() for t in readers), "something still holds the report's stdout/stderr"
+        out, _ = pipes_after_exit(proc)     # end of file: nothing holds the report's stdout/stderr
         left = _session_members(proc.pid)
         assert left == [], f"processes outlived the killed report: {left}"
-        assert out == [b""], "a killed report printed a (partial) JSON document"
+        assert out == b"", "a killed report printed a (partial) JSON document"
     finally:
         for pid in _session_members(proc.pid):
             os.kill(pid, signal.SIGKILL)
@@ -128,30 +115,13 @@ def test_killed_report_leaves_no_reading_worker(big_logs, sig):
             workers = _children(proc.pid)
         assert len(workers) == 2, "the report finished before its workers could be seen"
         os.kill(proc.pid, sig)
-        proc.wait()
-        out: list[bytes] = []
-        err: list[bytes] = []
-        readers = [threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
-                   threading.Thread(target=_drain, args=(proc.stderr, err), daemon=True)]
-        for t in readers:
-            t.start()
-        for t in readers:
-            t.join(timeout=30)   # a guard against hanging the suite, not a timing assertion
-        assert not any(t.is_alive() for t in readers), "something still holds the report's stdout/stderr"
+        out, _ = pipes_after_exit(proc)     # end of file: nothing holds the report's stdout/stderr
         for pid in workers:      # the kernel kills them (PR_SET_PDEATHSIG); wait for it to be done
-            while os.path.exists(f"/proc/{pid}") and _state(pid) not in ("Z", "X", None):
+            while os.path.exists(f"/proc/{pid}") and process_state(pid) not in ("Z", "X", None):
                 pass
-        left = [p for p in _session_members(proc.pid) if _state(p) not in ("Z", "X", None)]
+        left = [p for p in _session_members(proc.pid) if process_state(p) not in ("Z", "X", None)]
         assert left == [], f"processes outlived the killed report: {left}"
-        assert out == [b""], "a killed report printed a (partial) JSON document"
+        assert out == b"", "a killed report printed a (partial) JSON document"
     finally:
         for pid in _session_members(proc.pid):
             os.kill(pid, signal.SIGKILL)
-
-
-def _state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
