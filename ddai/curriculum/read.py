@@ -335,14 +335,14 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
     if cuts is not None:
         got = rp.read_parallel(path, source, size, cuts, collector, advance)
         if got is not None:
-            n_records, resume_at, par_hasher = got
+            n_records, resume_at, par_hasher, par_typed = got
             sha256 = par_hasher.result
             if resume_at is None:
                 stats.records += n_records
                 stats.files.append(FileInfo(path=source, size=size, sha256=sha256(), format="steps_json"))
                 return
             resume = resume_at
-            typed, tried = rp.first_typed(path), True
+            typed, tried = par_typed, True
     hasher = hashlib.sha256() if sha256 is None else None
 
     def parse(key: str, number: int | None, view: Any) -> tuple[str, Any]:
@@ -410,12 +410,12 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
 
 
 def _open_at(path: Path, start: int, hasher: Any, advance: Callable[[int], None]) -> Any:
-    """The log's bytes from ``start`` on (only a plain file is ever resumed past 0)."""
-    fh = open_log(path, hasher, advance)
-    if start:
-        fh.close()
-        fh = open_raw(path)
-        fh.seek(start)
+    """The log's bytes from ``start`` on (only a plain file is ever resumed past 0, and its
+    SHA-256 then comes from the parallel read's hasher)."""
+    if not start:
+        return open_log(path, hasher, advance)
+    fh = open_raw(path)
+    fh.seek(start)
     return fh
 
 

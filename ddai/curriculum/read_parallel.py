@@ -49,20 +49,6 @@ _WINDOW = 1 << 20
 _HASH_CHUNK = 4 << 20
 
 
-class Abort(Exception):
-    """The parallel attempt gives up; the file is read sequentially instead."""
-
-
-class StepRecorder:
-    """Stands in for a :class:`GroupCollector`: records ``add_step`` calls to replay them later."""
-
-    def __init__(self) -> None:
-        self.steps: list[tuple[Any, ...]] = []
-
-    def add_step(self, *args: Any) -> None:
-        self.steps.append(args)
-
-
 def process_count(override: int | None = None) -> int:
     """How many processes read one file: ``override``, else ``DDAI_READ_WORKERS``, else one per
     core that is free right now -- every core of the allocation inside a Slurm job -- at most
@@ -256,10 +242,9 @@ class _Hasher(threading.Thread):
     """SHA-256 of the whole file (what the manifest records), beside the decoding: hashlib releases
     the GIL on big buffers, so this runs on a core of its own."""
 
-    def __init__(self, path: Path, size: int):
+    def __init__(self, path: Path):
         super().__init__(name="ddai-hash", daemon=True)
         self.path = path
-        self.size = size
         self.digest: str | None = None
         self.error: BaseException | None = None
         self.stop = threading.Event()
@@ -417,14 +402,15 @@ def _stop(procs: list[subprocess.Popen], drains: list[_Drain]) -> None:
 
 
 def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector: Any,
-                  advance: Callable[[int], None]) -> tuple[int, int | None, _Hasher] | None:
+                  advance: Callable[[int], None]) -> tuple[int, int | None, _Hasher, Any] | None:
     """Read the file in the segments ``cuts`` gives, the main process's segment straight into
     ``collector``, the workers' replayed after it in document order.
 
     Returns None when not even the first step suits the typed decoder (nothing was consumed),
-    else ``(rollouts, resume_at, hasher)``: ``resume_at`` is None when the whole file was read,
-    else the offset of a top-level step key from which the sequential reader must go on; the
-    running ``hasher`` gives the file's SHA-256 either way.
+    else ``(rollouts, resume_at, hasher, typed)``: ``resume_at`` is None when the whole file was
+    read, else the offset of a top-level step key from which the sequential reader must go on
+    (with ``typed``, the decoder built here); the running ``hasher`` gives the file's SHA-256
+    either way.
     """
     typed = first_typed(path)
     if typed is None:
@@ -433,7 +419,7 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
     drains = [_Drain(p.stdout.fileno()) for p in procs]  # type: ignore[union-attr]
     for d in drains:
         d.start()
-    hasher = _Hasher(path, size)
+    hasher = _Hasher(path)
     hasher.start()
     try:
         n_records, resume = scan_segment(path, source, cuts[0], cuts[1], len(cuts) == 2, typed, collector, advance)
@@ -444,7 +430,7 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
             n_records += n
             if resume is None:
                 advance(cuts[i + 1] - cuts[i])
-        return n_records, resume, hasher
+        return n_records, resume, hasher, typed
     except BaseException:
         hasher.stop.set()
         raise
