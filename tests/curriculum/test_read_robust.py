@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from proc_support import children, pids_where
 
 sys.path.insert(0, str(Path(__file__).parent))
 from engine_helpers import make_cfg
@@ -73,17 +74,20 @@ def _steps_text(bad_value: str, where: str) -> str:
             + '}, "step_3": {"u4": ' + other + "}}")
 
 
+def _both_readers(p: Path):
+    """``(reader, groups, stats)`` of ``p`` read record by record and read grouped (the typed path)."""
+    stats = ReadStats()
+    yield "rollouts", collect_groups(iter_rollouts(p, stats=stats), normalize_question), stats
+    stats = ReadStats()
+    yield "groups", read_groups(p, normalize_question, stats=stats), stats
+
+
 @pytest.mark.parametrize(("case", "where"), [(c, w) for c in CASES for w in ("score", "field")
                                              if (c, w) != ("400-digit integer score", "field")])
 def test_unreadable_numbers_and_nesting_in_a_step_document_are_skipped_and_counted(tmp_path, case, where):
     p = tmp_path / "log.json"
     p.write_text(_steps_text(CASES[case], where))
-    for read in ("rollouts", "groups"):
-        stats = ReadStats()
-        if read == "rollouts":
-            groups = collect_groups(iter_rollouts(p, stats=stats), normalize_question)
-        else:
-            groups = read_groups(p, normalize_question, stats=stats)
+    for read, groups, stats in _both_readers(p):
         assert [g.group for g in groups] == ["u1", "u2", "u3", "u4"], read
         assert stats.malformed == 1 and stats.records == 12
         assert "bad" in stats.malformed_examples[0]["reason"] and "step_2" in stats.malformed_examples[0]["reason"]
@@ -94,12 +98,7 @@ def test_a_5000_digit_step_key_is_skipped_and_counted(tmp_path):
     p = tmp_path / "log.json"
     p.write_text('{"step_1": {"u1": ' + good + '}, "step_' + HUGE + '": {"u2": ' + good + '}, "step_3": {"u3": '
                  + good + "}}")
-    for read in ("rollouts", "groups"):
-        stats = ReadStats()
-        if read == "rollouts":
-            groups = collect_groups(iter_rollouts(p, stats=stats), normalize_question)
-        else:
-            groups = read_groups(p, normalize_question, stats=stats)
+    for _read, groups, stats in _both_readers(p):
         assert [g.group for g in groups] == ["u1", "u3"]
         assert stats.malformed == 1 and "step" in stats.malformed_examples[0]["reason"]
 
@@ -208,12 +207,7 @@ def _tree(pid: int) -> list[int]:
     while todo:
         p = todo.pop()
         out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    todo.extend(int(c) for c in fh.read().split())
-        except OSError:
-            continue
+        todo.extend(children(p))
     return out
 
 
@@ -235,17 +229,13 @@ def _reading(pid: int, path: Path) -> bool:
 
 def _marked(token: str) -> list[int]:
     """Processes whose environment carries ``DDAI_KILL_TEST=token``."""
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/environ", "rb") as fh:
-                if f"DDAI_KILL_TEST={token}".encode() in fh.read().split(b"\0"):
-                    found.append(int(d))
-        except OSError:
-            continue
-    return found
+    mark = f"DDAI_KILL_TEST={token}".encode()
+
+    def carries(pid: int) -> bool:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            return mark in fh.read().split(b"\0")
+
+    return pids_where(carries)
 
 
 def _cmdline(pid: int) -> str:

@@ -15,6 +15,7 @@ import random
 from pathlib import Path
 
 import pytest
+from proc_support import children
 
 from ddai.report import fanout, logstats
 from ddai.report.cli import main
@@ -25,9 +26,7 @@ CHUNK = 4096
 
 def _children() -> set[int]:
     """This process's children (other tests' long-lived helpers included)."""
-    pid = os.getpid()
-    with open(f"/proc/{pid}/task/{pid}/children") as fh:
-        return {int(x) for x in fh.read().split()}
+    return set(children(os.getpid()))
 
 
 @pytest.fixture

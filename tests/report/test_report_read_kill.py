@@ -18,31 +18,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from proc_support import pipes_after_exit, process_state
+from proc_support import children, pids_where, pipes_after_exit, process_state
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_BYTES = 64 << 20
 
 
 def _session_members(sid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            if os.getsid(int(d)) == sid:
-                out.append(int(d))
-        except (ProcessLookupError, PermissionError):
-            continue
-    return out
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as fh:
-            return [int(x) for x in fh.read().split()]
-    except OSError:
-        return []
+    return pids_where(lambda pid: os.getsid(pid) == sid)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +95,7 @@ def test_killed_report_leaves_no_reading_worker(big_logs, sig):
         # synchronise on the event "the workers exist" (they are the report's children)
         workers: list[int] = []
         while proc.poll() is None and len(workers) < 2:
-            workers = _children(proc.pid)
+            workers = children(proc.pid)
         assert len(workers) == 2, "the report finished before its workers could be seen"
         os.kill(proc.pid, sig)
         out, _ = pipes_after_exit(proc)     # end of file: nothing holds the report's stdout/stderr

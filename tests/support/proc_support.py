@@ -5,8 +5,10 @@ Importable because the root conftest puts ``tests/support`` on ``sys.path``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
+from collections.abc import Callable
 
 
 def process_state(pid: int) -> str | None:
@@ -16,6 +18,32 @@ def process_state(pid: int) -> str | None:
             return fh.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return None
+
+
+def children(pid: int) -> list[int]:
+    """The children of ``pid`` (of all its threads); [] when it is gone."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                out.extend(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    return out
+
+
+def pids_where(test: Callable[[int], bool]) -> list[int]:
+    """Every process for which ``test(pid)`` holds; a process that vanishes or cannot be read
+    while it is tested (``OSError``) is left out."""
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if test(int(d)):
+                    found.append(int(d))
+            except OSError:
+                continue
+    return found
 
 
 def pipes_after_exit(proc: subprocess.Popen) -> tuple[bytes, bytes]:
