@@ -51,23 +51,25 @@ class _Sender:
     """Stands in for the collector: ``add_step`` calls go out in messages of a few steps, each
     saying where the step after them begins (where the caller resumes if this process dies)."""
 
-    def __init__(self, out: Any):
+    def __init__(self, out: Any, start: int):
         self.out = out
         self.pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
         self.batch: list[tuple[Any, ...]] = []
         self.n = 0
+        self.next_at = start   # where the step after the last one added begins
 
     def add_step(self, *args: Any) -> None:
         self.batch.append(args)
         self.n += sum(args[-1])   # the step's rollouts: the sum of its groups' sizes
 
     def after_step(self, next_at: int) -> None:
+        self.next_at = next_at
         if len(self.batch) >= STEPS_PER_MESSAGE:
-            self.flush(next_at)
+            self.flush()
 
-    def flush(self, next_at: int) -> None:
+    def flush(self) -> None:
         if self.batch:
-            self.pickler.dump(("steps", self.batch, self.n, next_at))
+            self.pickler.dump(("steps", self.batch, self.n, self.next_at))
             self.out.flush()
             self.batch = []
             self.n = 0
@@ -83,21 +85,15 @@ def main(argv: list[str]) -> None:
     gc.disable()   # millions of small acyclic objects, as in the main reader
     from ddai.curriculum import read_parallel as rp
 
-    sender = _Sender(sys.stdout.buffer)
+    sender = _Sender(sys.stdout.buffer, int(start))
     try:
         typed = rp.first_typed(Path(path))
         if typed is None:
             sender.send(("stop", int(start)))
         else:
-            next_at = [int(start)]
-
-            def after_step(at: int) -> None:
-                next_at[0] = at
-                sender.after_step(at)
-
             _, resume = rp.scan_segment(Path(path), source, int(start), int(end), last == "1", typed, sender,
-                                        after_step=after_step)
-            sender.flush(next_at[0])
+                                        after_step=sender.after_step)
+            sender.flush()
             sender.send(("end",) if resume is None else ("stop", resume))
     except Exception:  # noqa: BLE001, S110 - the caller resumes after the last message it got
         pass
