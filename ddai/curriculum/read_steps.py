@@ -4,8 +4,10 @@ Why not ``json.load``: real files are one JSON value of gigabytes, ~90 % of whos
 texts the statistics never look at. This reader:
 
 1. reads big blocks in a helper *thread* (reading, decompressing and SHA-256 release the GIL, so
-   they overlap with the parsing on a second core; a thread dies with its process, so a killed
-   run leaves nothing behind -- there is no helper process);
+   they overlap with the parsing on a second core; a thread dies with its process). A big plain
+   file is instead cut into segments read by worker processes at once
+   (:mod:`ddai.curriculum.read_parallel`), which hands back to this reader from the first step
+   it does not read exactly;
 2. splits the text at the top-level ``"step_N": {`` keys without parsing it (:class:`StepSplitter`):
    such a key, with an opening quote that follows ``{`` or ``,``, cannot occur inside a JSON string,
    where every quote is escaped. A step-like key nested inside a step also splits; the text before
