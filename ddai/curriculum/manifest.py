@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,18 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class InputFile:
+    """One input as the manifest records it; ``sha256`` is the hex digest or a function that waits
+    for it (a hash still running beside the statistics, see ``ddai.curriculum.read.FileInfo``)."""
+
     role: str
     path: str
     size: int
-    sha256: str
+    sha256: str | Callable[[], str]
     format: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"role": self.role, "path": self.path, "size": self.size, "sha256": self.sha256,
+        digest = self.sha256 if isinstance(self.sha256, str) else self.sha256()
+        return {"role": self.role, "path": self.path, "size": self.size, "sha256": digest,
                 "format": self.format}
 
 

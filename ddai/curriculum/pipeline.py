@@ -123,7 +123,7 @@ def read_log_groups(c: Any, paths: list[Path], progress: bool) -> tuple[list[Gro
 
 
 def _read_info(stats: Any) -> ReadInfo:
-    inputs = [manifest.InputFile("phase1_log", str(Path(f.path).resolve()), int(f.size), f.sha256, f.format)
+    inputs = [manifest.InputFile("phase1_log", str(Path(f.path).resolve()), int(f.size), f.digest, f.format)
               for f in stats.files]
     return ReadInfo(inputs, {"records": stats.records, "malformed": stats.malformed,
                              "malformed_examples": list(stats.malformed_examples)})

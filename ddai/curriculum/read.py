@@ -54,12 +54,23 @@ def is_log_name(name: str) -> bool:
 
 @dataclass
 class FileInfo:
-    """One input file as the manifest records it."""
+    """One input file as the manifest records it.
+
+    ``digest`` is the SHA-256 in hex, or a function that waits for it: a parallel read hashes
+    the file in a thread that may still run when the read returns (its result is needed only
+    when the manifest is written, after the statistics).
+    """
 
     path: str
     size: int
-    sha256: str
+    digest: str | Callable[[], str]
     format: str
+
+    @property
+    def sha256(self) -> str:
+        if not isinstance(self.digest, str):
+            self.digest = self.digest()
+        return self.digest
 
 
 @dataclass
@@ -292,6 +303,10 @@ def read_groups(
     this process may use, ``DDAI_READ_WORKERS`` overrides, 1 reads sequentially).
     """
     kinds = _kinds(paths, fmt)
+    if not any(kind == "steps_json" for _, kind in kinds):
+        from ddai.curriculum import read_parallel as rp
+
+        rp.cancel_early()    # workers started early for a log this read does not take
     stats = stats if stats is not None else ReadStats()
     total = sum(f.stat().st_size for f, _ in kinds)
     advance, close = _progress_bar(total, progress)
@@ -331,15 +346,16 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
     resume = 0            # where the sequential reading below starts (after a parallel part)
     n_records = 0
     sha256: Callable[[], str] | None = None
-    cuts = rp.plan(path, size, rp.process_count(processes))
+    early = rp.claim_early(path, source) if processes is None else rp.cancel_early()
+    cuts = early.cuts if early is not None else rp.plan(path, size, rp.process_count(processes))
     if cuts is not None:
-        got = rp.read_parallel(path, source, size, cuts, collector, advance)
+        got = rp.read_parallel(path, source, size, cuts, collector, advance, early)
         if got is not None:
             n_records, resume_at, par_hasher, par_typed = got
             sha256 = par_hasher.result
             if resume_at is None:
                 stats.records += n_records
-                stats.files.append(FileInfo(path=source, size=size, sha256=sha256(), format="steps_json"))
+                stats.files.append(FileInfo(path=source, size=size, digest=sha256, format="steps_json"))
                 return
             resume = resume_at
             typed, tried = par_typed, True
@@ -406,7 +422,7 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
                 n_records += len(batch)
     stats.records += n_records
     digest = sha256() if sha256 is not None else hasher.hexdigest()  # type: ignore[union-attr]
-    stats.files.append(FileInfo(path=source, size=size, sha256=digest, format="steps_json"))
+    stats.files.append(FileInfo(path=source, size=size, digest=digest, format="steps_json"))
 
 
 def _open_at(path: Path, start: int, hasher: Any, advance: Callable[[int], None]) -> Any:
@@ -444,7 +460,7 @@ def _read_one(path: Path, kind: str, strict: bool, stats: ReadStats,
                     continue
                 stats.records += len(batch)
                 yield from batch
-        stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=digest["sha256"], format=kind))
+        stats.files.append(FileInfo(path=source, size=path.stat().st_size, digest=digest["sha256"], format=kind))
         return
     hasher = hashlib.sha256()
     if kind == "parquet":
@@ -463,4 +479,4 @@ def _read_one(path: Path, kind: str, strict: bool, stats: ReadStats,
         raise ConfigError(f"unknown log format {kind!r}", expected=", ".join(FORMATS))
     if stats.records == before:
         _no_rollouts(path, kind, bad)
-    stats.files.append(FileInfo(path=source, size=path.stat().st_size, sha256=hasher.hexdigest(), format=kind))
+    stats.files.append(FileInfo(path=source, size=path.stat().st_size, digest=hasher.hexdigest(), format=kind))

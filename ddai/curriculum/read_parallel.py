@@ -27,10 +27,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import stat
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,9 @@ MAX_WORKERS = 4
 # The main process also hashes the file and replays every step into the collector: it takes a
 # smaller share of the decoding than each worker.
 MAIN_SHARE = 0.4
+# Workers started early (:func:`start_early`) have decoded a good part of their segments by the time
+# the main process reads: it takes less.
+EARLY_MAIN_SHARE = 0.2
 _BOUNDARY_SEARCH = 64 * 1024 * 1024   # how far past a cut point to look for a step key
 _WINDOW = 1 << 20
 _HASH_CHUNK = 4 << 20
@@ -160,15 +165,16 @@ def _boundary(fh: Any, target: int, size: int) -> int | None:
     return None
 
 
-def plan(path: Path, size: int, processes: int) -> list[int] | None:
-    """Cut offsets ``[0, b1, ..., size]`` for ``processes`` readers, or None (read sequentially)."""
+def plan(path: Path, size: int, processes: int, main_share: float = MAIN_SHARE) -> list[int] | None:
+    """Cut offsets ``[0, b1, ..., size]`` for ``processes`` readers, or None (read sequentially);
+    the main process's segment, the first, is ``main_share`` of the file."""
     if processes < 2 or size < MIN_PARALLEL_BYTES:
         return None
     with open_raw(path) as fh:
         if compression_of(fh.read(4)) is not None:
             return None
         n = processes
-        shares = [MAIN_SHARE] + [(1 - MAIN_SHARE) / (n - 1)] * (n - 1)
+        shares = [main_share] + [(1 - main_share) / (n - 1)] * (n - 1)
         cuts = [0]
         acc = 0.0
         for share in shares[:-1]:
@@ -239,8 +245,8 @@ def scan_segment(path: Path, source: str, start: int, end: int, last: bool, type
 # --- the main process's side ---------------------------------------------------------------------
 
 class _Hasher(threading.Thread):
-    """SHA-256 of the whole file (what the manifest records), beside the decoding: hashlib releases
-    the GIL on big buffers, so this runs on a core of its own."""
+    """SHA-256 of the whole file (what the manifest records), beside the caller's work: hashlib
+    releases the GIL on big buffers, so this runs on a core of its own."""
 
     def __init__(self, path: Path):
         super().__init__(name="ddai-hash", daemon=True)
@@ -248,6 +254,13 @@ class _Hasher(threading.Thread):
         self.digest: str | None = None
         self.error: BaseException | None = None
         self.stop = threading.Event()
+        self._starting = threading.Lock()
+
+    def start_once(self) -> None:
+        """Start hashing unless it started already (any of several events may call this)."""
+        with self._starting:
+            if not self.is_alive() and self.ident is None:
+                self.start()
 
     def run(self) -> None:
         # read() into one reused buffer, not mmap: mapped file pages would count as this
@@ -302,9 +315,10 @@ class _Drain(threading.Thread):
     Offers the ``read``/``readline`` an Unpickler needs, blocking until the bytes are there.
     """
 
-    def __init__(self, fd: int):
+    def __init__(self, fd: int, on_eof: Callable[[], None] = lambda: None):
         super().__init__(name="ddai-drain", daemon=True)
         self.fd = fd
+        self.on_eof = on_eof
         self.buf = bytearray()
         self.pos = 0
         self.eof = False
@@ -324,6 +338,7 @@ class _Drain(threading.Thread):
         with self.cond:
             self.eof = True
             self.cond.notify()
+        self.on_eof()
 
     def _wait(self, n: int) -> None:
         with self.cond:
@@ -401,10 +416,38 @@ def _stop(procs: list[subprocess.Popen], drains: list[_Drain]) -> None:
         p.wait()
 
 
+@dataclass
+class Started:
+    """A parallel read under way: the segments, their workers (each with its drain) and the hash."""
+
+    cuts: list[int]
+    procs: list[subprocess.Popen]
+    drains: list[_Drain]
+    hasher: _Hasher
+
+    @classmethod
+    def start(cls, path: Path, source: str, cuts: list[int]) -> Started:
+        procs = [_start_worker(path, source, cuts[i], cuts[i + 1], i == len(cuts) - 2)
+                 for i in range(1, len(cuts) - 1)]
+        hasher = _Hasher(path)
+        # WHY the hash waits for a worker to finish: until then every core is taken (the workers,
+        # this process); the first core a worker leaves goes to the hash (hashlib releases the GIL)
+        drains = [_Drain(p.stdout.fileno(), hasher.start_once) for p in procs]  # type: ignore[union-attr]
+        for d in drains:
+            d.start()
+        return cls(cuts, procs, drains, hasher)
+
+    def cancel(self) -> None:
+        self.hasher.stop.set()
+        _stop(self.procs, self.drains)
+
+
 def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector: Any,
-                  advance: Callable[[int], None]) -> tuple[int, int | None, _Hasher, Any] | None:
+                  advance: Callable[[int], None],
+                  started: Started | None = None) -> tuple[int, int | None, _Hasher, Any] | None:
     """Read the file in the segments ``cuts`` gives, the main process's segment straight into
-    ``collector``, the workers' replayed after it in document order.
+    ``collector``, the workers' replayed after it in document order (``started``: workers already
+    under way for this file, see :func:`start_early`; their cuts are used).
 
     Returns None when not even the first step suits the typed decoder (nothing was consumed),
     else ``(rollouts, resume_at, hasher, typed)``: ``resume_at`` is None when the whole file was
@@ -414,13 +457,11 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
     """
     typed = first_typed(path)
     if typed is None:
+        if started is not None:
+            started.cancel()
         return None
-    procs = [_start_worker(path, source, cuts[i], cuts[i + 1], i == len(cuts) - 2) for i in range(1, len(cuts) - 1)]
-    drains = [_Drain(p.stdout.fileno()) for p in procs]  # type: ignore[union-attr]
-    for d in drains:
-        d.start()
-    hasher = _Hasher(path)
-    hasher.start()
+    run = started if started is not None else Started.start(path, source, cuts)
+    cuts, procs, drains, hasher = run.cuts, run.procs, run.drains, run.hasher
     try:
         n_records, resume = scan_segment(path, source, cuts[0], cuts[1], len(cuts) == 2, typed, collector, advance)
         for i, proc in enumerate(procs, 1):
@@ -430,9 +471,71 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
             n_records += n
             if resume is None:
                 advance(cuts[i + 1] - cuts[i])
+        hasher.start_once()     # (when no worker finished: the workers were stopped)
         return n_records, resume, hasher, typed
     except BaseException:
         hasher.stop.set()
         raise
     finally:
         _stop(procs, drains)
+
+
+# --- an early start: the workers begin while the caller is still starting up ------------------------
+
+_EARLY: tuple[tuple[Any, ...], str, Started] | None = None
+
+
+def _identity(path: Path) -> tuple[Any, ...] | None:
+    """What makes "the same file" for an early start: where it really is, and its inode, size and
+    modification time (a file rewritten or appended in between is a different one)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def start_early(path: Path, processes: int | None = None) -> bool:
+    """Start reading ``path`` in worker processes now, for a read that comes later in this process.
+
+    WHY: ``python -m ddai.launch`` spends its first second importing and composing its
+    configuration on one core while the others idle; a command line that names a big log lets
+    the workers decode it meanwhile. The later read takes them over only if it reads the very same
+    file under the same name (:func:`claim_early`); anything else cancels them. True when started.
+    """
+    global _EARLY
+    if _EARLY is not None:
+        return False
+    ident = _identity(path)
+    if ident is None:
+        return False
+    cuts = plan(path, ident[3], process_count(processes), main_share=EARLY_MAIN_SHARE)
+    if cuts is None:
+        return False
+    source = str(path)
+    _EARLY = (ident, source, Started.start(path, source, cuts))
+    return True
+
+
+def claim_early(path: Path, source: str) -> Started | None:
+    """The early-started read of ``path`` when it is this file under this name, unchanged; any other
+    early start is cancelled (its workers stopped and reaped)."""
+    global _EARLY
+    early, _EARLY = _EARLY, None
+    if early is None:
+        return None
+    ident, early_source, started = early
+    if early_source == source and _identity(path) == ident:
+        return started
+    started.cancel()
+    return None
+
+
+def cancel_early() -> None:
+    """Stop an early start nobody claimed (its workers stopped and reaped)."""
+    global _EARLY
+    early, _EARLY = _EARLY, None
+    if early is not None:
+        early[2].cancel()
