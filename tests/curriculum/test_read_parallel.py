@@ -302,3 +302,23 @@ def test_the_curriculum_outputs_are_the_same_bytes_with_a_parallel_read(tmp_path
     assert outcome == [(outcome[0][0], None)]        # the three-process run read the whole log in parallel
     assert files["1"].keys() == files["3"].keys() and len(files["1"]) >= 5
     assert files["1"] == files["3"]
+
+
+def test_a_workers_pipe_holds_a_mebibyte(tmp_path):
+    """A worker whose answers wait in a full 64 KiB pipe stops decoding until the caller, busy
+    composing its configuration, gets round to reading: its pipe is widened where Linux allows."""
+    import fcntl
+
+    limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    log = write_log(tmp_path / "log.json", 30)
+    cuts = rp.plan(log, log.stat().st_size, 2)
+    proc = rp._start_worker(log, str(log), cuts[1], cuts[2], True)
+    try:
+        size = fcntl.fcntl(proc.stdout.fileno(), 1032)      # F_GETPIPE_SZ
+        if limit >= rp._PIPE_BYTES or os.geteuid() == 0:     # root may exceed the system's limit
+            assert size == rp._PIPE_BYTES
+        else:
+            assert size >= 64 * 1024
+    finally:
+        proc.kill()
+        proc.communicate()
