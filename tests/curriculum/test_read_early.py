@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from step_logs import _read, write_log
+from step_logs import _read, spy_workers, write_log
 
 from ddai.curriculum import read_parallel as rp
 from ddai.examples import EXAMPLE_DATASET
@@ -36,16 +36,7 @@ def _small_files_go_parallel(monkeypatch):
 @pytest.fixture
 def workers(monkeypatch) -> list:
     """Every worker process started from here on."""
-    procs: list = []
-    real = rp._start_worker
-
-    def spy(*args, **kwargs):
-        proc = real(*args, **kwargs)
-        procs.append(proc)
-        return proc
-
-    monkeypatch.setattr(rp, "_start_worker", spy)
-    return procs
+    return spy_workers(monkeypatch, rp)
 
 
 def test_the_read_takes_over_the_early_workers_and_gets_what_one_process_gets(tmp_path, workers):

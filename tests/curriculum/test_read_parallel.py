@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from proc_support import process_state
-from step_logs import _fingerprint, _read, _steps, write_log
+from step_logs import _fingerprint, _read, _steps, spy_workers, write_log
 
 from ddai.curriculum import read_parallel as rp
 from ddai.curriculum.match import normalize_question
@@ -58,18 +58,9 @@ def outcome(monkeypatch) -> list:
 
 
 @pytest.fixture
-def started(monkeypatch) -> list[list[str]]:
-    """The command lines of the workers the reads below start."""
-    calls: list[list[str]] = []
-    real = rp._start_worker
-
-    def spy(*args, **kwargs):
-        proc = real(*args, **kwargs)
-        calls.append(list(proc.args))
-        return proc
-
-    monkeypatch.setattr(rp, "_start_worker", spy)
-    return calls
+def started(monkeypatch) -> list:
+    """The worker processes the reads below start."""
+    return spy_workers(monkeypatch, rp)
 
 
 def _assert_same(path: Path, processes: int) -> ReadStats:

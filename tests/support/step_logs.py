@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from ddai.curriculum.match import normalize_question
 from ddai.curriculum.read import ReadStats, read_groups
@@ -51,3 +52,17 @@ def _read(path: Path, processes: int, strict: bool = False) -> tuple[list[str], 
     stats = ReadStats()
     groups = read_groups(path, normalize_question, progress=False, stats=stats, processes=processes, strict=strict)
     return _fingerprint(groups), stats
+
+
+def spy_workers(monkeypatch: Any, rp: Any) -> list:
+    """The worker processes ``rp`` (ddai.curriculum.read_parallel) starts from now on, as they start."""
+    procs: list = []
+    real = rp._start_worker
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        proc = real(*args, **kwargs)
+        procs.append(proc)
+        return proc
+
+    monkeypatch.setattr(rp, "_start_worker", spy)
+    return procs
