@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def _small_files_go_parallel(monkeypatch):
     monkeypatch.setattr(rp, "MIN_PARALLEL_BYTES", 0)
+    monkeypatch.setenv("DDAI_READ_WORKERS", "2")   # not the free cores of a machine the suite keeps busy
     yield
     rp.cancel_early()     # nothing a failed test started outlives it
 
