@@ -8,11 +8,16 @@ with the same typed decoder and send back, per step, exactly the arguments the m
 would have given :meth:`GroupCollector.add_step`. The main process replays them in document
 order, so the groups are the same objects in the same order as a sequential read.
 
-WHY all or nothing: the fast lane takes only what the typed decoder reads exactly. Anything
-else -- a malformed or unreadable step, a score as text, a step-like key nested inside a step
-where a cut was made, a file that changed size -- aborts the parallel attempt before anything
-reached the collector, and the caller reads the file sequentially with the full rules
-(counting and locating every problem). A correct result never depends on the fast lane.
+WHY it stops at the first doubt: the fast lane takes only what the typed decoder reads exactly.
+At the first step it does not -- a malformed or unreadable step, a NaN literal, a step-like key
+nested inside a step where a cut was made, a worker that died or answered garbage -- the
+workers are stopped, the steps before it stay, and the caller's sequential reader goes on from
+that step with the full rules (counting and locating every problem). A correct result never
+depends on the fast lane.
+
+WHY the workers may start before the read (:func:`start_early`): ``python -m ddai.launch`` spends
+its first second on one core composing its configuration; when its command line names the log,
+the workers decode meanwhile and the read takes them over if it reads that very file.
 
 WHY worker processes started fresh (not forked): a fork would copy the caller's state (Hydra,
 a progress thread's locks) and its memory; a fresh interpreter imports only the reader and
