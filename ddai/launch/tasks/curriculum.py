@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from omegaconf import DictConfig
 
@@ -74,32 +74,59 @@ def _progress(c: Any) -> bool:
     return sys.stderr.isatty()
 
 
-def render_summary(summary: dict[str, Any]) -> None:
-    """The human view on stderr: bucket sizes, matching, and what verl will drop."""
+def render_summary(summary: dict[str, Any], file: TextIO | None = None) -> None:
+    """The human view on stderr: bucket sizes, matching, and what verl will drop.
+
+    WHY two renderings: on a terminal, a rich table; in a log (a Slurm job's output, a file, a
+    pipe) the same lines as plain text, which greps cleanly and spares every batch run rich's
+    import (~0.1 s, a twentieth of a whole run on a big log).
+    """
+    file = file if file is not None else sys.stderr
+    isatty = getattr(file, "isatty", None)
+    lines = _summary_lines(summary)
+    if not (isatty is not None and isatty()):
+        rows = [("bucket", "rows", "file")] + lines["rows"]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        out = [f"curriculum → {summary['out_dir']}"]
+        for name, n, fname in rows:
+            out.append(f"  {name:<{widths[0]}}  {n:>{widths[1]}}  {fname}".rstrip())
+        out += lines["notes"]
+        if lines["warning"]:
+            out.append("warning: " + lines["warning"])
+        file.write("\n".join(out) + "\n")
+        file.flush()
+        return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    console = Console(stderr=True)
-    table = Table(title=f"curriculum → {summary['out_dir']}")
+    console = Console(file=file)
+    table = Table(title=f"curriculum → {escape(str(summary['out_dir']))}")
     table.add_column("bucket")
     table.add_column("rows", justify="right")
     table.add_column("file")
-    files = summary.get("files", {})
-    for name, n in summary["buckets"].items():
-        mark = " (train)" if name == summary["train_bucket"] else ""
-        table.add_row(f"{name}{mark}", str(n), files.get(name, ""))
+    for row in lines["rows"]:
+        table.add_row(*(escape(v) for v in row))
     console.print(table)
-    m = summary["match"]
-    console.print(f"matched rows {m['matched_rows']} · unmatched rows {m['unmatched_rows']} · "
-                  f"log groups without row {m['groups_without_row']} · ambiguous groups {m['ambiguous_groups']} "
-                  f"(rows {m['ambiguous_rows']}) · rows with several groups {summary['duplicates']}")
-    r = summary["read"]
-    console.print(f"read {r['records']} records, {r['malformed']} malformed skipped · "
-                  f"{summary['steps_per_epoch']} steps/epoch")
-    if summary["dropped"]:
-        console.print(f"[yellow]warning:[/] verl will drop the last {summary['dropped']} prompts of the "
-                      f"training file (partial batch); see manifest batch.dropped_ids or set "
-                      f"curriculum.remainder=trim|pad")
+    for note in lines["notes"]:
+        console.print(escape(note))
+    if lines["warning"]:
+        console.print("[yellow]warning:[/] " + escape(lines["warning"]))
+
+
+def _summary_lines(summary: dict[str, Any]) -> dict[str, Any]:
+    files = summary.get("files", {})
+    rows = [(f"{name}{' (train)' if name == summary['train_bucket'] else ''}", str(n), files.get(name, ""))
+            for name, n in summary["buckets"].items()]
+    m, r = summary["match"], summary["read"]
+    notes = [f"matched rows {m['matched_rows']} · unmatched rows {m['unmatched_rows']} · "
+             f"log groups without row {m['groups_without_row']} · ambiguous groups {m['ambiguous_groups']} "
+             f"(rows {m['ambiguous_rows']}) · rows with several groups {summary['duplicates']}",
+             f"read {r['records']} records, {r['malformed']} malformed skipped · "
+             f"{summary['steps_per_epoch']} steps/epoch"]
+    warning = (f"verl will drop the last {summary['dropped']} prompts of the training file (partial batch); "
+               "see manifest batch.dropped_ids or set curriculum.remainder=trim|pad") if summary["dropped"] else ""
+    return {"rows": rows, "notes": notes, "warning": warning}
 
 
 def run(cfg: Any) -> dict[str, Any]:
