@@ -409,7 +409,8 @@ def summarize_segments(values: Sequence[object], lengths: Sequence[int], *, coun
         # 0.0 == -0.0: summarize's stable sort keeps the first of equal minima and the last of
         # equal maxima, numpy's reductions may pick the other zero. Redo the (rare) lists that
         # hold a -0.0 exactly as summarize does.
-        for j in np.unique(su[(xu == 0.0) & np.signbit(xu)]).tolist():
+        # (sorted(set(...)), not np.unique: numpy 2 imports numpy.ma for it, ~30 ms per run)
+        for j in sorted(set(su[(xu == 0.0) & np.signbit(xu)].tolist())):
             ordered = sorted(xu[starts[j]:starts[j] + n[j]].tolist())
             lo[j], hi[j] = ordered[0], ordered[-1]
     passed = np.bincount(su[xu >= tau], minlength=k)
