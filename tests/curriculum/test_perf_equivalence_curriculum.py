@@ -84,6 +84,15 @@ def test_long_segments_are_summed_left_to_right():
         _assert_summary_equal(cols.summary(i), summarize(seg, count_at=COUNT_AT))
 
 
+def test_signed_zeros_give_the_minimum_and_maximum_summarize_gives():
+    """0.0 == -0.0, so which zero is the minimum or maximum is an ordering question; several
+    segments hold both, in both orders, beside segments that hold neither."""
+    lists = [[0.0, -0.0, 0.5], [-0.0, 0.0], [0.3, 0.7], [-0.0], [0.0, 1.0, -0.0, 0.0], [], [0.2, -0.0]]
+    cols = summarize_segments([v for seg in lists for v in seg], [len(s) for s in lists], count_at=COUNT_AT)
+    for i, seg in enumerate(lists):
+        _assert_summary_equal(cols.summary(i), summarize(seg, count_at=COUNT_AT))
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("perf_eq")
