@@ -110,7 +110,19 @@ def interrupt(kind: str, rows: int = 96, step_s: float = 1.0) -> dict:
                     "seconds_to_first_resumed_step_start": round(first_after["start"] - t0, 2),
                     "seconds_to_first_resumed_step_end": round(first_after["end"] - t0, 2)}
         finally:
-            subprocess.run(["scancel", "-n", name], capture_output=True)
+            cancel_chain(name)
+
+
+def cancel_chain(name: str) -> None:
+    """Cancel every job of the chain and wait until Slurm lists none: a cancelled step still
+    writes its state on the way out (and may have queued its successor), so the run directory is
+    only left alone once the chain is gone."""
+    def gone() -> bool:
+        subprocess.run(["scancel", "-n", name], capture_output=True)
+        listed = subprocess.run(["squeue", "-h", "-n", name, "-o", "%i"], capture_output=True, text=True).stdout
+        return not listed.strip()
+
+    wait_for(gone, 180)
 
 
 def baseline_requeue() -> dict:
