@@ -31,9 +31,9 @@ compare like with like on a shared machine. Prints a table on stderr and JSON on
 from __future__ import annotations
 
 import argparse
-import statistics
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         if base:
             row["speedup_vs_baseline"] = round(base["wall_s"] / r["wall_s"], 2)
             row["memory_vs_baseline"] = round(r["peak_rss_mb"] / base["peak_rss_mb"], 3)
-            per_round = [b["wall_s"] / x["wall_s"] for b, x in zip(rounds["baseline"], rounds[name])]
+            per_round = [b["wall_s"] / x["wall_s"] for b, x in zip(rounds["baseline"], rounds[name], strict=True)]
             row["speedup_per_round"] = [round(v, 2) for v in per_round]
             row["speedup_median_of_rounds"] = round(statistics.median(per_round), 2)
         rows.append(row)

@@ -263,9 +263,10 @@ class _Hasher(threading.Thread):
         self._starting = threading.Lock()
 
     def start_once(self) -> None:
-        """Start hashing unless it started already (any of several events may call this)."""
+        """Start hashing unless it started already or was called off (any of several events may
+        call this: a worker's end, the end of the read, the drains seeing the workers killed)."""
         with self._starting:
-            if not self.is_alive() and self.ident is None:
+            if self.ident is None and not self.stop.is_set():
                 self.start()
 
     def run(self) -> None:

@@ -60,9 +60,11 @@ def test_an_early_start_for_another_file_is_stopped(tmp_path, workers):
     read = write_log(tmp_path / "read.json", 45)
     assert rp.start_early(guessed, processes=2)
     early = list(workers)
+    early_hash = rp._EARLY[2].hasher
     got, stats = _read(read, None)
     assert got == _read(read, 1)[0]
     assert all(p.returncode is not None for p in early)        # stopped and reaped
+    assert early_hash.ident is None                            # its hash was called off, never started
     assert len(workers) == 2                       # the read started its own worker for its file
     assert stats.files[0].sha256 == hashlib.sha256(read.read_bytes()).hexdigest()
 
@@ -73,8 +75,9 @@ def test_a_file_rewritten_after_the_early_start_is_read_afresh(tmp_path, workers
     early = list(workers)
     write_log(log, 75)                             # the same name, other bytes
     got, stats = _read(log, None)
-    assert got == _read(log, 1)[0]
-    assert stats.records == _read(log, 1)[1].records
+    one, one_stats = _read(log, 1)
+    assert got == one
+    assert stats.records == one_stats.records
     assert all(p.returncode is not None for p in early)
     assert stats.files[0].sha256 == hashlib.sha256(log.read_bytes()).hexdigest()
 
