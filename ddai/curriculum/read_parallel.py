@@ -36,6 +36,7 @@ import stat
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,12 +49,13 @@ from ddai.errors import ConfigError
 # Below this size a worker's start-up (~0.15 s) costs more than the share it takes.
 MIN_PARALLEL_BYTES = 48 * 1024 * 1024
 MAX_WORKERS = 4
-# The main process also hashes the file and replays every step into the collector: it takes a
-# smaller share of the decoding than each worker.
+# The main process also replays every step into the collector: it takes a smaller share of the
+# decoding than each worker.
 MAIN_SHARE = 0.4
-# Workers started early (:func:`start_early`) have decoded a good part of their segments by the time
-# the main process reads: it takes less.
-EARLY_MAIN_SHARE = 0.2
+# Workers started early (:func:`start_early`) have decoded most of their segments by the time the
+# main process reads: it takes a tenth (a timeline of the 400 MB benchmark logs showed the worker
+# done before the main process began its fifth; 0.05-0.1 measured best, 0.2 worst).
+EARLY_MAIN_SHARE = 0.1
 _BOUNDARY_SEARCH = 64 * 1024 * 1024   # how far past a cut point to look for a step key
 _WINDOW = 1 << 20
 _HASH_CHUNK = 4 << 20
@@ -248,11 +250,27 @@ def scan_segment(path: Path, source: str, start: int, end: int, last: bool, type
     return n_records, None
 
 
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256 in hex, read into one reused buffer.
+
+    WHY not mmap: mapped file pages count as the process's resident memory (the whole file, by
+    the end)."""
+    h = hashlib.sha256()
+    buf = bytearray(_HASH_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
+    view.release()
+    return h.hexdigest()
+
+
 # --- the main process's side ---------------------------------------------------------------------
 
 class _Hasher(threading.Thread):
-    """SHA-256 of the whole file (what the manifest records), beside the caller's work: hashlib
-    releases the GIL on big buffers, so this runs on a core of its own."""
+    """SHA-256 of the whole file (what the manifest records) in a thread beside the caller's work,
+    for a read whose workers were stopped before the end (else the first worker hashes it, see
+    :class:`_WorkerDigest`)."""
 
     def __init__(self, path: Path):
         super().__init__(name="ddai-hash", daemon=True)
@@ -263,8 +281,7 @@ class _Hasher(threading.Thread):
         self._starting = threading.Lock()
 
     def start_once(self) -> None:
-        """Start hashing unless it started already or was called off (any of several events may
-        call this: a worker's end, the end of the read, the drains seeing the workers killed)."""
+        """Start hashing unless it started already or was called off (a cancelled early start)."""
         with self._starting:
             if self.ident is None and not self.stop.is_set():
                 self.start()
@@ -302,13 +319,13 @@ def _package_root() -> str:
     return str(Path(ddai.__file__).resolve().parent.parent)
 
 
-def _start_worker(path: Path, source: str, start: int, end: int, last: bool) -> subprocess.Popen:
+def _start_worker(path: Path, source: str, start: int, end: int, last: bool, hash_file: bool = False) -> subprocess.Popen:
     env = dict(os.environ)
     root = _package_root()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ddai.curriculum.read_worker", str(path), source, str(start), str(end),
-         "1" if last else "0", str(os.getpid())],
+         "1" if last else "0", str(os.getpid()), "1" if hash_file else "0"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, close_fds=True,
         bufsize=1 << 20)
     _widen_pipe(proc.stdout.fileno())  # type: ignore[union-attr]
@@ -340,10 +357,9 @@ class _Drain(threading.Thread):
     Offers the ``read``/``readline`` an Unpickler needs, blocking until the bytes are there.
     """
 
-    def __init__(self, fd: int, on_eof: Callable[[], None] = lambda: None):
+    def __init__(self, fd: int):
         super().__init__(name="ddai-drain", daemon=True)
         self.fd = fd
-        self.on_eof = on_eof
         self.buf = bytearray()
         self.pos = 0
         self.eof = False
@@ -363,7 +379,6 @@ class _Drain(threading.Thread):
         with self.cond:
             self.eof = True
             self.cond.notify()
-        self.on_eof()
 
     def _wait(self, n: int) -> None:
         with self.cond:
@@ -441,9 +456,37 @@ def _stop(procs: list[subprocess.Popen], drains: list[_Drain]) -> None:
         p.wait()
 
 
+class _WorkerDigest:
+    """The file's SHA-256 as the first worker sends it once its segment is read (read_worker's
+    ``HASH``; the module's WHY there); computed here when that worker cannot give it. The worker
+    runs until the digest is asked for, and is stopped and reaped then (or when this is dropped)."""
+
+    def __init__(self, path: Path, proc: subprocess.Popen, drain: _Drain):
+        self.path = path
+        self.proc = proc
+        self.drain = drain
+        self.digest: str | None = None
+        self._reap = weakref.finalize(self, _stop, [proc], [drain])
+
+    def result(self) -> str:
+        if self.digest is None:
+            got = None
+            try:
+                msg = pickle.Unpickler(self.drain).load()  # type: ignore[arg-type]
+                if (isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "sha256" and isinstance(msg[1], str)
+                        and len(msg[1]) == 64):
+                    got = msg[1]
+            except Exception:  # noqa: BLE001, S110 - the worker died or answered garbage: hash here
+                pass
+            self._reap()
+            self.digest = got if got is not None else sha256_of(self.path)
+        return self.digest
+
+
 @dataclass
 class Started:
-    """A parallel read under way: the segments, their workers (each with its drain) and the hash."""
+    """A parallel read under way: the segments, their workers (each with its drain; the first one
+    hashes the file after its segment) and the hash to compute here if the workers are stopped."""
 
     cuts: list[int]
     procs: list[subprocess.Popen]
@@ -452,15 +495,12 @@ class Started:
 
     @classmethod
     def start(cls, path: Path, source: str, cuts: list[int]) -> Started:
-        procs = [_start_worker(path, source, cuts[i], cuts[i + 1], i == len(cuts) - 2)
+        procs = [_start_worker(path, source, cuts[i], cuts[i + 1], i == len(cuts) - 2, hash_file=i == 1)
                  for i in range(1, len(cuts) - 1)]
-        hasher = _Hasher(path)
-        # WHY the hash waits for a worker to finish: until then every core is taken (the workers,
-        # this process); the first core a worker leaves goes to the hash (hashlib releases the GIL)
-        drains = [_Drain(p.stdout.fileno(), hasher.start_once) for p in procs]  # type: ignore[union-attr]
+        drains = [_Drain(p.stdout.fileno()) for p in procs]  # type: ignore[union-attr]
         for d in drains:
             d.start()
-        return cls(cuts, procs, drains, hasher)
+        return cls(cuts, procs, drains, _Hasher(path))
 
     def cancel(self) -> None:
         self.hasher.stop.set()
@@ -469,16 +509,17 @@ class Started:
 
 def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector: Any,
                   advance: Callable[[int], None],
-                  started: Started | None = None) -> tuple[int, int | None, _Hasher, Any] | None:
+                  started: Started | None = None) -> tuple[int, int | None, Any, Any] | None:
     """Read the file in the segments ``cuts`` gives, the main process's segment straight into
     ``collector``, the workers' replayed after it in document order (``started``: workers already
     under way for this file, see :func:`start_early`; their cuts are used).
 
     Returns None when not even the first step suits the typed decoder (nothing was consumed),
-    else ``(rollouts, resume_at, hasher, typed)``: ``resume_at`` is None when the whole file was
+    else ``(rollouts, resume_at, digest, typed)``: ``resume_at`` is None when the whole file was
     read, else the offset of a top-level step key from which the sequential reader must go on
-    (with ``typed``, the decoder built here); the running ``hasher`` gives the file's SHA-256
-    either way.
+    (with ``typed``, the decoder built here); ``digest.result()`` gives the file's SHA-256 either
+    way (from the first worker, which hashes once done; from a thread here when the workers were
+    stopped early).
     """
     typed = first_typed(path)
     if typed is None:
@@ -487,6 +528,7 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
         return None
     run = started if started is not None else Started.start(path, source, cuts)
     cuts, procs, drains, hasher = run.cuts, run.procs, run.drains, run.hasher
+    keep: _WorkerDigest | None = None
     try:
         n_records, resume = scan_segment(path, source, cuts[0], cuts[1], len(cuts) == 2, typed, collector, advance)
         for i, proc in enumerate(procs, 1):
@@ -496,13 +538,17 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
             n_records += n
             if resume is None:
                 advance(cuts[i + 1] - cuts[i])
-        hasher.start_once()     # (when no worker finished: the workers were stopped)
+        if resume is None and procs:
+            keep = _WorkerDigest(path, procs[0], drains[0])
+            return n_records, resume, keep, typed
+        hasher.start_once()     # the workers are stopped: the hash is made here
         return n_records, resume, hasher, typed
     except BaseException:
         hasher.stop.set()
         raise
     finally:
-        _stop(procs, drains)
+        others = [(p, d) for p, d in zip(procs, drains, strict=True) if keep is None or p is not keep.proc]
+        _stop([p for p, _ in others], [d for _, d in others])
 
 
 # --- an early start: the workers begin while the caller is still starting up ------------------------

@@ -1,10 +1,17 @@
-"""A worker of a parallel read: ``python -m ddai.curriculum.read_worker PATH SOURCE START END LAST PARENT``.
+"""A worker of a parallel read: ``python -m ddai.curriculum.read_worker PATH SOURCE START END LAST PARENT [HASH]``.
 
 Decodes bytes ``[START, END)`` of a step-keyed log (see :mod:`ddai.curriculum.read_parallel`) and
 streams pickles to stdout, all from one pickler (repeated prompts and page tuples are sent once):
 ``("steps", add_step calls, rollouts, offset after them)`` every few steps, then ``("end",)``, or
 ``("stop", offset)`` at the first step the typed decoder does not read exactly. It builds its
-typed decoder from the document's first step itself, exactly as the caller did.
+typed decoder from the document's first step itself, exactly as the caller did. With ``HASH``
+``1``, a worker that reached ``("end",)`` then hashes the whole file and sends
+``("sha256", hex digest)`` from a fresh pickler (no reference into the steps' memo).
+
+WHY the hash is here: when a worker is done, its core is free while the caller replays and
+decides; hashing there leaves the caller's GIL alone (a hashing thread in the caller needs the
+GIL back after every chunk and waited up to 5 ms for it each time while the caller ran Python:
+0.33 s of hashing took over a second).
 
 WHY it watches its parent: it must never outlive the run that started it. On Linux the kernel
 sends it SIGKILL when the parent dies; everywhere, a thread waits for end of file on stdin (a
@@ -80,7 +87,8 @@ class _Sender:
 
 
 def main(argv: list[str]) -> None:
-    path, source, start, end, last, parent = argv
+    path, source, start, end, last, parent, *more = argv
+    hash_file = more == ["1"]
     _die_with_parent(int(parent))
     gc.disable()   # millions of small acyclic objects, as in the main reader
     from ddai.curriculum import read_parallel as rp
@@ -95,6 +103,9 @@ def main(argv: list[str]) -> None:
                                         after_step=sender.after_step)
             sender.flush()
             sender.send(("end",) if resume is None else ("stop", resume))
+            if resume is None and hash_file:
+                sender.out.write(pickle.dumps(("sha256", rp.sha256_of(Path(path))), protocol=pickle.HIGHEST_PROTOCOL))
+                sender.out.flush()
     except Exception:  # noqa: BLE001, S110 - the caller resumes after the last message it got
         pass
     os._exit(0)

@@ -166,8 +166,8 @@ def test_a_worker_that_dies_after_its_first_message_is_resumed_where_it_stopped(
     real = rp._start_worker
     seen: list[int] = []
 
-    def first_message_only(path, source, start, end, last):
-        proc = real(path, source, start, end, last)
+    def first_message_only(path, source, start, end, last, **kwargs):
+        proc = real(path, source, start, end, last, **kwargs)
         data = proc.stdout.read()
         proc.wait()
         buf = io.BytesIO(data)
@@ -313,3 +313,87 @@ def test_a_workers_pipe_holds_a_mebibyte(tmp_path):
     finally:
         proc.kill()
         proc.communicate()
+
+
+def _hashing_read(log: Path, monkeypatch) -> tuple[list, list]:
+    """A two-process read of ``log``: (what read_parallel returned, the hash threads started here)."""
+    got: list = []
+    threads: list = []
+    real_read, real_once = rp.read_parallel, rp._Hasher.start_once
+
+    def spy_read(*args, **kwargs):
+        out = real_read(*args, **kwargs)
+        got.append(out)
+        return out
+
+    def spy_once(self):
+        threads.append(self)
+        real_once(self)
+
+    monkeypatch.setattr(rp, "read_parallel", spy_read)
+    monkeypatch.setattr(rp._Hasher, "start_once", spy_once)
+    return got, threads
+
+
+def test_the_first_worker_hashes_the_file_once_its_segment_is_read(tmp_path, monkeypatch, started):
+    """A whole-file parallel read takes the SHA-256 from the worker (no hashing thread here, which
+    would fight the caller for the GIL); the worker is reaped once the digest is taken."""
+    log = write_log(tmp_path / "log.json", 60)
+    got, threads = _hashing_read(log, monkeypatch)
+    _, stats = _read(log, 2)
+    assert got[0][1] is None                                  # read to the end in parallel
+    assert isinstance(got[0][2], rp._WorkerDigest) and got[0][2].proc is started[0]
+    assert started[0].args[-1] == "1"                          # told to hash
+    assert stats.files[0].sha256 == hashlib.sha256(log.read_bytes()).hexdigest()
+    assert threads == []                                       # nothing hashed in this process
+    assert started[0].returncode is not None                   # reaped once the digest was taken
+
+
+def test_only_the_first_of_several_workers_hashes(tmp_path, monkeypatch, started):
+    log = write_log(tmp_path / "log.json", 90)
+    got, _ = _hashing_read(log, monkeypatch)
+    _, stats = _read(log, 3)
+    assert [p.args[-1] for p in started] == ["1", "0"]
+    assert all(p.returncode is not None for p in started[1:])  # the others are reaped with the read
+    assert stats.files[0].sha256 == hashlib.sha256(log.read_bytes()).hexdigest()
+
+
+def test_a_hashing_worker_that_dies_before_its_digest_leaves_the_hash_to_the_caller(tmp_path, monkeypatch):
+    """The worker's steps and end arrive, then it dies without a digest: the steps count once
+    and the caller hashes the file itself (the manifest's digest is never a guess)."""
+    log = write_log(tmp_path / "log.json", 60)
+    real = rp._start_worker
+    cut: list[int] = []
+
+    def no_digest(path, source, start, end, last, **kwargs):
+        proc = real(path, source, start, end, last, **kwargs)
+        data = proc.stdout.read()              # (its stdin stays open: closing it ends the worker)
+        proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+        buf = io.BytesIO(data)
+        unpickler = pickle.Unpickler(buf)
+        while unpickler.load()[0] != "end":
+            pass
+        cut.append(buf.tell())
+        assert pickle.loads(data[buf.tell():])[0] == "sha256"   # the real worker did send one
+        stream = tmp_path / "without_digest.bin"
+        stream.write_bytes(data[: buf.tell()])
+        return subprocess.Popen(["cat", str(stream)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    monkeypatch.setattr(rp, "_start_worker", no_digest)
+    got, _ = _hashing_read(log, monkeypatch)
+    stats = _assert_same(log, 2)
+    assert cut and got[0][1] is None                           # the steps were all taken from the worker
+    assert stats.files[0].sha256 == hashlib.sha256(log.read_bytes()).hexdigest()
+
+
+def test_a_read_whose_workers_were_stopped_hashes_here(tmp_path, monkeypatch):
+    """A worker that stops at a step it does not read exactly never hashes: the caller does."""
+    raw = json.loads(EXAMPLE_PHASE1_LOG.read_bytes())
+    odd = next(json.dumps(s) for s in raw.values() if "NaN" in json.dumps(s))   # a NaN literal: not JSON
+    log = write_log(tmp_path / "log.json", 60, replace={45: odd})
+    got, threads = _hashing_read(log, monkeypatch)
+    _assert_same(log, 2)
+    assert got[0][1] is not None and not isinstance(got[0][2], rp._WorkerDigest)
+    assert len(threads) == 1                                   # resumed sequentially; hashed here
