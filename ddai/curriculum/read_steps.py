@@ -39,6 +39,7 @@ from typing import Any, BinaryIO, NoReturn
 
 import orjson
 
+from ddai.curriculum import find_bytes
 from ddai.curriculum.fields import (
     canonical_field,
     canonical_score,
@@ -169,17 +170,18 @@ class StepSplitter:
         view = memoryview(data)
         pos = 0
         stop = len(data)
-        s = data.find(b'"step_')
+        find = find_bytes.find
+        s = find(data, b'"step_', 0)
         while s >= 0:
             m = _STEP_KEY.match(data, s)
             if m is None:
                 if not final and _KEY_REST.match(data, s):
                     stop = s   # the key continues in the next block
                     break
-                s = data.find(b'"step_', s + 1)
+                s = find(data, b'"step_', s + 1)
                 continue
             if not self._opener_before(data, s):
-                s = data.find(b'"step_', s + 1)
+                s = find(data, b'"step_', s + 1)
                 continue
             if self.cur is None:
                 self._add_head(data[pos:s])
@@ -201,7 +203,7 @@ class StepSplitter:
             self.cur = (key, number, data[s:m.end() - 1])
             self.cur_at = base + s
             pos = m.end() - 1
-            s = data.find(b'"step_', m.end())
+            s = find(data, b'"step_', m.end())
         if not final and stop == len(data) and data.find(b'"', max(0, len(data) - _KEEP)) >= 0:
             stop = max(pos, len(data) - _KEEP)   # a quote near the end may start a key cut by the block
         if pos < stop:
