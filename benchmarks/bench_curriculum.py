@@ -311,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, r in results.items():
         row = {"variant": name, "wall_s": round(r["wall_s"], 3), "cpu_s": round(r["cpu_s"], 3),
-               "peak_rss_mb": round(r["peak_rss_mb"], 1)}
+               "peak_rss_mb": round(r["peak_rss_mb"], 1),
+               "wall_s_per_round": [round(x["wall_s"], 3) for x in rounds[name]]}
         out = _last_json(r["stdout"])
         if name == "baseline":
             row["buckets"] = {k: out[k] for k in ("A", "B", "0")}
