@@ -250,8 +250,9 @@ def scan_segment(path: Path, source: str, start: int, end: int, last: bool, type
     return n_records, None
 
 
-def sha256_of(path: Path) -> str:
-    """The file's SHA-256 in hex, read into one reused buffer.
+def sha256_of(path: Path, stop: threading.Event | None = None) -> str | None:
+    """The file's SHA-256 in hex, read into one reused buffer; None when ``stop`` is set before
+    the end.
 
     WHY not mmap: mapped file pages count as the process's resident memory (the whole file, by
     the end)."""
@@ -260,6 +261,8 @@ def sha256_of(path: Path) -> str:
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as fh:
         while n := fh.readinto(buf):
+            if stop is not None and stop.is_set():
+                return None
             h.update(view[:n])
     view.release()
     return h.hexdigest()
@@ -278,30 +281,15 @@ class _Hasher(threading.Thread):
         self.digest: str | None = None
         self.error: BaseException | None = None
         self.stop = threading.Event()
-        self._starting = threading.Lock()
 
     def start_once(self) -> None:
         """Start hashing unless it started already or was called off (a cancelled early start)."""
-        with self._starting:
-            if self.ident is None and not self.stop.is_set():
-                self.start()
+        if self.ident is None and not self.stop.is_set():
+            self.start()
 
     def run(self) -> None:
-        # read() into one reused buffer, not mmap: mapped file pages would count as this
-        # process's resident memory (the whole file, by the end)
         try:
-            h = hashlib.sha256()
-            buf = bytearray(_HASH_CHUNK)
-            view = memoryview(buf)
-            with open(self.path, "rb", buffering=0) as fh:
-                while not self.stop.is_set():
-                    n = fh.readinto(buf)
-                    if not n:
-                        break
-                    h.update(view[:n])
-            view.release()
-            if not self.stop.is_set():
-                self.digest = h.hexdigest()
+            self.digest = sha256_of(self.path, self.stop)
         except BaseException as exc:  # noqa: BLE001 - reported to the caller
             self.error = exc
 
@@ -479,7 +467,9 @@ class _WorkerDigest:
             except Exception:  # noqa: BLE001, S110 - the worker died or answered garbage: hash here
                 pass
             self._reap()
-            self.digest = got if got is not None else sha256_of(self.path)
+            digest = got if got is not None else sha256_of(self.path)
+            assert digest is not None        # (no stop: read to the end)
+            self.digest = digest
         return self.digest
 
 
@@ -547,8 +537,8 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
         hasher.stop.set()
         raise
     finally:
-        others = [(p, d) for p, d in zip(procs, drains, strict=True) if keep is None or p is not keep.proc]
-        _stop([p for p, _ in others], [d for _, d in others])
+        skip = 0 if keep is None else 1      # the first worker, still hashing: reaped by ``keep``
+        _stop(procs[skip:], drains[skip:])
 
 
 # --- an early start: the workers begin while the caller is still starting up ------------------------
