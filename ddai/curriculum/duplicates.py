@@ -9,10 +9,12 @@ prompts were affected so nobody is surprised.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-from ddai.curriculum.stats import Group
+import numpy as np
 
+from ddai.curriculum.stats import Group
 
 POLICIES = ("pool", "latest", "first")
 
@@ -50,3 +52,61 @@ def select(row_groups: Mapping[int, Sequence[Group]], policy: str) -> tuple[dict
     report = {"policy": policy, "rows_with_several_groups": rows_with_several,
               "groups_discarded": discarded if policy != "pool" else 0, "max_groups_per_row": most}
     return kept, report
+
+
+@dataclass(eq=False)
+class Kept:
+    """The groups that count, row by row: ``gids[starts[k]:starts[k] + counts[k]]`` are the kept
+    groups of ``rows[k]`` (chronological for ``pool``), rows in the matcher's order."""
+
+    rows: np.ndarray
+    counts: np.ndarray
+    starts: np.ndarray
+    gids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def groups_of(self, k: int) -> list[int]:
+        a = int(self.starts[k])
+        return self.gids[a:a + int(self.counts[k])].tolist()
+
+    @classmethod
+    def empty(cls) -> Kept:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(none, none, none, none)
+
+
+def step_ranks(steps: Sequence[int | None]) -> np.ndarray:
+    """Each step's rank among the distinct steps (None below every step): what :func:`_chrono`
+    orders by, as int64 whatever the size of the step numbers."""
+    distinct = sorted({s for s in steps if s is not None})
+    rank = {s: i + 1 for i, s in enumerate(distinct)}
+    rank[None] = 0   # type: ignore[index]
+    return np.fromiter((rank[s] for s in steps), dtype=np.int64, count=len(steps))
+
+
+def select_table(rows: np.ndarray, group_row: np.ndarray, steps: Sequence[int | None],
+                 policy: str) -> tuple[Kept, dict]:
+    """:func:`select` over a matcher's columns (``rows``: the matched rows in order, ``group_row``:
+    each group's row or -1): the same kept groups and report, without one object per group."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown duplicates policy {policy!r}")
+    ok = np.nonzero(group_row >= 0)[0]
+    rank_of_row = np.zeros(int(rows.max()) + 1 if len(rows) else 0, dtype=np.int64)
+    rank_of_row[rows] = np.arange(len(rows), dtype=np.int64)
+    row_rank = rank_of_row[group_row[ok]]
+    chrono = np.lexsort((ok, step_ranks(steps)[ok] if len(ok) else ok, row_rank))  # by row, then _chrono
+    gids = ok[chrono]
+    counts = np.bincount(row_rank, minlength=len(rows)).astype(np.int64)
+    starts = np.zeros(len(rows), dtype=np.int64)
+    if len(rows):
+        np.cumsum(counts[:-1], out=starts[1:])
+    several = counts > 1
+    report = {"policy": policy, "rows_with_several_groups": int(several.sum()),
+              "groups_discarded": int((counts - 1)[several].sum()) if policy != "pool" else 0,
+              "max_groups_per_row": int(counts.max()) if len(counts) else 0}
+    if policy == "pool":
+        return Kept(rows, counts, starts, gids), report
+    pick = starts + counts - 1 if policy == "latest" else starts
+    return Kept(rows, np.ones(len(rows), dtype=np.int64), np.arange(len(rows), dtype=np.int64), gids[pick]), report

@@ -21,11 +21,12 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
-from ddai.curriculum.stats import Group
+import numpy as np
+
+from ddai.curriculum.stats import Evidence, Group, GroupTable
 
 KINDS_BY_STRATEGY = {"id": ("id",), "deck": ("deck",), "question": ("question",),
                      "auto": ("id", "deck", "question")}
@@ -55,25 +56,34 @@ def deck_row_id(deck: str) -> str:
     return f"train_{deck}"
 
 
-@dataclass
 class DatasetIndex:
-    """Lookups over the dataset's ids and questions (row positions in file order)."""
+    """Lookups over the dataset's ids and questions (row positions in file order).
 
-    ids: list[str]
-    questions: list[str | None]
-    by_id: dict[str, int] = field(init=False)
-    by_question: dict[str, list[int]] = field(init=False)
+    The questions are normalized on first use: an ``id`` or ``deck`` match never needs them
+    (thousands of regex passes saved per run).
+    """
 
-    def __post_init__(self) -> None:
+    def __init__(self, ids: Sequence[str], raw_questions: Sequence[str | None]):
+        self.ids = list(ids)
         self.by_id = {i: n for n, i in enumerate(self.ids)}
-        self.by_question = {}
-        for n, q in enumerate(self.questions):
-            if q:
-                self.by_question.setdefault(q, []).append(n)
+        self._raw_questions = list(raw_questions)
 
     @classmethod
-    def build(cls, ids: Sequence[str], raw_questions: Sequence[str | None]) -> "DatasetIndex":
-        return cls(list(ids), [normalize_question(q) if q else None for q in raw_questions])
+    def build(cls, ids: Sequence[str], raw_questions: Sequence[str | None]) -> DatasetIndex:
+        return cls(ids, raw_questions)
+
+    @functools.cached_property
+    def questions(self) -> list[str | None]:
+        """Each row's normalized question (None: the row has none)."""
+        return [normalize_question(q) if q else None for q in self._raw_questions]
+
+    @functools.cached_property
+    def by_question(self) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for n, q in enumerate(self.questions):
+            if q:
+                out.setdefault(q, []).append(n)
+        return out
 
 
 @dataclass
@@ -83,44 +93,77 @@ class AmbiguousGroup:
     candidates: list[int]
 
 
-@dataclass
+@dataclass(eq=False)
 class MatchResult:
-    """Outcome of matching; row positions refer to the dataset's file order."""
+    """Outcome of matching, per group of ``table``; row positions refer to the dataset's file order.
+
+    ``rows`` are the matched rows in the order of the first group claiming each; ``group_row``
+    gives every group's matched row (-1: none, or ambiguous). ``row_groups``, ``no_row`` and
+    ``ambiguous`` give the same as plain objects (tests, examples).
+    """
 
     strategy: str
-    row_groups: dict[int, list[Group]]
-    ambiguous: list[AmbiguousGroup]
-    ambiguous_rows: dict[int, str]           # row -> reason
-    no_row: list[Group]
+    table: GroupTable
+    rows: np.ndarray                          # matched rows, by their first group
+    group_row: np.ndarray                     # per group: its row, -1 when it has none
+    no_row_idx: np.ndarray                    # groups that point at no row, in order
+    ambiguous_idx: np.ndarray                 # ambiguous groups, in order ...
+    ambiguous_reasons: list[str]              # ... why each is ...
+    ambiguous_candidates: list[list[int]]     # ... and the rows it could be
+    ambiguous_rows: dict[int, str]            # row -> reason
     n_groups: int
 
+    @classmethod
+    def empty(cls, strategy: str, n_groups: int = 0) -> MatchResult:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(strategy, GroupTable.from_groups([]), none, none, none, none, [], [], {}, n_groups)
+
+    @property
+    def row_groups(self) -> dict[int, list[Group]]:
+        out: dict[int, list[Group]] = {int(r): [] for r in self.rows}
+        for g in np.nonzero(self.group_row >= 0)[0].tolist():
+            out[int(self.group_row[g])].append(self.table[g])
+        return out
+
+    @property
+    def no_row(self) -> list[Group]:
+        return [self.table[g] for g in self.no_row_idx.tolist()]
+
+    @property
+    def ambiguous(self) -> list[AmbiguousGroup]:
+        return [AmbiguousGroup(self.table[g], why, cands)
+                for g, why, cands in zip(self.ambiguous_idx.tolist(), self.ambiguous_reasons, self.ambiguous_candidates)]
+
     def unmatched_rows(self, n_rows: int) -> list[int]:
-        return [r for r in range(n_rows) if r not in self.row_groups and r not in self.ambiguous_rows]
+        matched = np.zeros(n_rows, dtype=bool)
+        matched[self.rows] = True
+        return [r for r in np.nonzero(~matched)[0].tolist() if r not in self.ambiguous_rows]
 
     def report(self, index: DatasetIndex) -> dict:
         """The manifest's ``match`` section: counts plus named examples of every failure."""
         unmatched = self.unmatched_rows(len(index.ids))
         reasons: dict[str, int] = {}
-        for a in self.ambiguous:
-            kind = a.reason.split(":", 1)[0]
+        for why in self.ambiguous_reasons:
+            kind = why.split(":", 1)[0]
             reasons[kind] = reasons.get(kind, 0) + 1
+        t = self.table
         return {
             "strategy": self.strategy,
             "groups": self.n_groups,
-            "matched_groups": sum(len(v) for v in self.row_groups.values()),
-            "matched_rows": len(self.row_groups),
+            "matched_groups": int((self.group_row >= 0).sum()),
+            "matched_rows": len(self.rows),
             "unmatched_rows": len(unmatched),
-            "groups_without_row": len(self.no_row),
-            "ambiguous_groups": len(self.ambiguous),
+            "groups_without_row": len(self.no_row_idx),
+            "ambiguous_groups": len(self.ambiguous_idx),
             "ambiguous_rows": len(self.ambiguous_rows),
             "ambiguous_reasons": dict(sorted(reasons.items())),
             "examples": {
                 "unmatched_rows": [index.ids[r] for r in unmatched[:EXAMPLES]],
-                "groups_without_row": [_describe(g) for g in self.no_row[:EXAMPLES]],
+                "groups_without_row": [_describe(t[g]) for g in self.no_row_idx[:EXAMPLES].tolist()],
                 "ambiguous_groups": [
-                    {**_describe(a.group), "reason": a.reason,
-                     "candidates": [index.ids[c] for c in a.candidates[:EXAMPLES]]}
-                    for a in self.ambiguous[:EXAMPLES]],
+                    {**_describe(t[g]), "reason": why, "candidates": [index.ids[c] for c in cands[:EXAMPLES]]}
+                    for g, why, cands in zip(self.ambiguous_idx[:EXAMPLES].tolist(), self.ambiguous_reasons,
+                                             self.ambiguous_candidates)],
                 "ambiguous_rows": [{"id": index.ids[r], "reason": why}
                                    for r, why in sorted(self.ambiguous_rows.items())[:EXAMPLES]],
             },
@@ -133,7 +176,7 @@ def _describe(g: Group) -> dict:
             "question": g.raw_questions[0] if g.raw_questions else None}
 
 
-def _candidates(g: Group, kind: str, index: DatasetIndex) -> tuple[bool, set[int]]:
+def _candidates(g: Evidence, kind: str, index: DatasetIndex) -> tuple[bool, set[int]]:
     """(evidence present?, rows it points at) for one evidence kind."""
     if kind == "id":
         return bool(g.dataset_ids), {index.by_id[i] for i in g.dataset_ids if i in index.by_id}
@@ -146,8 +189,8 @@ def _candidates(g: Group, kind: str, index: DatasetIndex) -> tuple[bool, set[int
     return bool(g.questions), rows
 
 
-def _match_one(g: Group, kinds: Sequence[str], index: DatasetIndex) -> tuple[str, set[int], str]:
-    """Classify one group: ("ok", {row}, "") | ("none", ∅, why) | ("ambiguous", rows, why)."""
+def _match_one(g: Evidence, kinds: Sequence[str], index: DatasetIndex) -> tuple[str, set[int], str]:
+    """Classify one evidence: ("ok", {row}, "") | ("none", ∅, why) | ("ambiguous", rows, why)."""
     present: list[tuple[str, set[int]]] = []
     for kind in kinds:
         has, rows = _candidates(g, kind, index)
@@ -175,84 +218,102 @@ def _match_one(g: Group, kinds: Sequence[str], index: DatasetIndex) -> tuple[str
     return "ok", common, ""
 
 
-def _values(g: Group, kind: str) -> set[str]:
-    return {"id": g.dataset_ids, "deck": g.deck_ids, "question": g.questions}[kind]
+def _values(e: Evidence, kind: str) -> frozenset[str]:
+    return {"id": e.dataset_ids, "deck": e.deck_ids, "question": e.questions}[kind]
 
 
-_ATTRS = {"id": "dataset_ids", "deck": "deck_ids", "question": "questions"}
+def _signature(e: Evidence, kinds: Sequence[str]) -> tuple:
+    """The part of ``e`` matching looks at: evidences equal in it are classified once."""
+    return tuple(_values(e, k) for k in ("id", "deck", "question") if k in kinds)
 
 
-def _signature(kinds: Sequence[str]) -> Callable[[Group], tuple]:
-    """The key under which groups carry the same evidence of ``kinds`` (only those kinds).
-
-    Built from the sets' iteration order, so two equal sets may give two keys -- that only
-    costs a second classification, never a wrong one.
-    """
-    attrs = [_ATTRS[k] for k in ("id", "deck", "question") if k in kinds]
-    if len(attrs) == 1:
-        get_one = attrgetter(attrs[0])
-        return lambda g: tuple(get_one(g))
-    get_all = attrgetter(*attrs)
-    return lambda g: tuple(map(tuple, get_all(g)))
+_OK, _NONE, _AMBIGUOUS = 0, 1, 2
 
 
-def match_groups(groups: Sequence[Group], index: DatasetIndex, strategy: str) -> MatchResult:
+def match_groups(groups: GroupTable | Sequence[Group], index: DatasetIndex, strategy: str) -> MatchResult:
     """Link every group to at most one row; never merge conflicting claims.
 
-    Groups of one prompt carry the same evidence (a prompt recurs at many steps): each
-    distinct evidence is classified once, and the per-row conflict check looks at the
-    distinct evidence of a row's claims, not at every claim (the union of their values is
-    the same) -- tens of thousands of groups, a few thousand distinct prompts.
+    Groups of one prompt carry the same evidence (a prompt recurs at many steps): each distinct
+    evidence is classified once, and a row's conflict check looks at the distinct evidence of
+    its claims -- tens of thousands of groups, a few thousand distinct evidences; the per-group
+    work is numpy's.
     """
+    table = groups if isinstance(groups, GroupTable) else GroupTable.from_groups(groups)
     kinds = KINDS_BY_STRATEGY[strategy]
     conflict_kinds = CONFLICT_KINDS[strategy]
-    signature = _signature(tuple(kinds) + tuple(conflict_kinds))
-    row_groups: dict[int, list[Group]] = {}
-    ambiguous: list[AmbiguousGroup] = []
-    no_row: list[Group] = []
-    claimed_by_ambiguous: dict[int, str] = {}
-    # signature -> (status, rows, why, the row when "ok" else -1, the first group that had it)
-    seen: dict[tuple, tuple[str, set[int], str, int, Group]] = {}
-    for g in groups:
-        sig = signature(g)
-        hit = seen.get(sig)
-        if hit is None:
-            status, rows, why = _match_one(g, kinds, index)
-            hit = seen[sig] = (status, rows, why, next(iter(rows)) if status == "ok" else -1, g)
-        status = hit[0]
-        if status == "ok":
-            claims = row_groups.get(hit[3])
-            if claims is None:
-                row_groups[hit[3]] = [g]
-            else:
-                claims.append(g)
-        elif status == "none":
-            no_row.append(g)
-        else:
-            ambiguous.append(AmbiguousGroup(g, hit[2], sorted(hit[1])))
-            for r in hit[1]:
-                claimed_by_ambiguous.setdefault(r, f"only claimed by ambiguous {g.label()}")
-
-    evidence: dict[int, list[Group]] = {}   # row -> one group per distinct evidence claiming it
-    for status, _, _, row, first in seen.values():
-        if status == "ok":
-            evidence.setdefault(row, []).append(first)
-    ambiguous_rows: dict[int, str] = {}
-    for row in sorted(row_groups):
-        claims = row_groups[row]
-        if len(claims) < 2:
+    sig_kinds = tuple(kinds) + tuple(conflict_kinds)
+    n_groups = len(table)
+    n_ev = len(table.evidence)
+    ev_status = np.full(n_ev, _NONE, dtype=np.int8)
+    ev_row = np.full(n_ev, -1, dtype=np.int64)
+    ev_why: list[str] = [""] * n_ev
+    ev_rows: list[set[int]] = [set()] * n_ev
+    seen: dict[tuple, int] = {}            # signature -> the first evidence that had it
+    for e, evidence in enumerate(table.evidence):
+        sig = _signature(evidence, sig_kinds)
+        first = seen.setdefault(sig, e)
+        if first != e:
+            ev_status[e], ev_row[e], ev_why[e], ev_rows[e] = ev_status[first], ev_row[first], ev_why[first], ev_rows[first]
             continue
-        for kind in conflict_kinds:
-            values = set().union(*(_values(g, kind) for g in evidence[row]))
-            if len(values) > 1:
-                why = f"conflict: {len(claims)} groups claim it with different {kind} evidence"
-                ambiguous_rows[row] = why
-                for g in claims:
-                    ambiguous.append(AmbiguousGroup(g, why, [row]))
-                del row_groups[row]
-                break
-    for row, why in claimed_by_ambiguous.items():
-        if row not in row_groups and row not in ambiguous_rows:
-            ambiguous_rows[row] = why
-    ambiguous.sort(key=lambda a: a.group.order)
-    return MatchResult(strategy, row_groups, ambiguous, ambiguous_rows, no_row, len(groups))
+        status, rows, why = _match_one(evidence, kinds, index)
+        ev_status[e] = {"ok": _OK, "none": _NONE, "ambiguous": _AMBIGUOUS}[status]
+        ev_row[e] = next(iter(rows)) if status == "ok" else -1
+        ev_why[e], ev_rows[e] = why, rows
+
+    g_ev = table.ev
+    g_status = ev_status[g_ev] if n_groups else np.zeros(0, dtype=np.int8)
+    group_row = np.where(g_status == _OK, ev_row[g_ev], -1) if n_groups else np.zeros(0, dtype=np.int64)
+    group_row = group_row.astype(np.int64, copy=False)
+    uniq_ev, first_of_ev = np.unique(g_ev, return_index=True)   # each evidence's first group
+
+    # rows claimed only by ambiguous groups: the first such group (in order) names the reason
+    claimed_by: dict[int, int] = {}
+    for e, g in zip(uniq_ev.tolist(), first_of_ev.tolist()):
+        if ev_status[e] == _AMBIGUOUS:
+            for r in ev_rows[e]:
+                if g < claimed_by.get(r, n_groups):
+                    claimed_by[r] = g
+
+    # a row claimed by several groups whose evidence differs (in a conflict kind) is ambiguous
+    ok = np.nonzero(group_row >= 0)[0]
+    ok_rows = group_row[ok]
+    conflict_why: dict[int, str] = {}
+    if len(ok):
+        claims = np.bincount(ok_rows)
+        several = claims[ok_rows] > 1
+        pairs = np.unique(ok_rows[several] * max(n_ev, 1) + g_ev[ok][several])   # distinct (row, evidence)
+        pr, pe = np.divmod(pairs, max(n_ev, 1))
+        # only a row with several evidences, or one evidence with several values of a kind, can conflict
+        multi = np.fromiter((any(len(_values(x, k)) > 1 for k in conflict_kinds) for x in table.evidence),
+                            dtype=bool, count=n_ev)
+        doubt = (np.bincount(pr)[pr] > 1) | multi[pe] if len(pr) else np.zeros(0, dtype=bool)
+        by_row: dict[int, list[int]] = {}
+        for r, e in zip(pr[doubt].tolist(), pe[doubt].tolist()):
+            by_row.setdefault(r, []).append(e)
+        for r in sorted(by_row):
+            evs = [table.evidence[e] for e in by_row[r]]
+            for kind in conflict_kinds:
+                if len(frozenset().union(*(_values(x, kind) for x in evs))) > 1:
+                    conflict_why[r] = f"conflict: {int(claims[r])} groups claim it with different {kind} evidence"
+                    break
+    amb_why: dict[int, tuple[str, list[int]]] = {}      # group -> (reason, candidates)
+    for g in np.nonzero(g_status == _AMBIGUOUS)[0].tolist():
+        e = int(g_ev[g])
+        amb_why[g] = (ev_why[e], sorted(ev_rows[e]))
+    if conflict_why:
+        in_conflict = np.isin(ok_rows, np.fromiter(conflict_why, dtype=np.int64, count=len(conflict_why)))
+        for g, r in zip(ok[in_conflict].tolist(), ok_rows[in_conflict].tolist()):
+            amb_why[g] = (conflict_why[r], [r])
+        group_row[ok[in_conflict]] = -1
+    matched = np.nonzero(group_row >= 0)[0]
+    m_rows, m_first = np.unique(group_row[matched], return_index=True)
+    rows = m_rows[np.argsort(m_first, kind="stable")]
+    ambiguous_rows = dict(conflict_why)
+    kept = set(rows.tolist())
+    for r, g in sorted(claimed_by.items(), key=lambda t: t[1]):
+        if r not in kept and r not in ambiguous_rows:
+            ambiguous_rows[r] = f"only claimed by ambiguous {table.label(g)}"
+    amb = sorted(amb_why)
+    return MatchResult(strategy, table, rows.astype(np.int64), group_row,
+                       np.nonzero(g_status == _NONE)[0].astype(np.int64), np.asarray(amb, dtype=np.int64),
+                       [amb_why[g][0] for g in amb], [amb_why[g][1] for g in amb], ambiguous_rows, n_groups)

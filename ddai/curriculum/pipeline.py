@@ -12,7 +12,6 @@ import gc
 import os
 from dataclasses import dataclass, field, replace
 from functools import partial
-from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Iterable, Iterator
@@ -21,16 +20,16 @@ import numpy as np
 import pyarrow as pa
 
 from ddai.atomic import Generation
-from ddai.curriculum import arrow_build
+from ddai.curriculum import arrow_build, duplicates, manifest, retain, write
 from ddai.curriculum import batch as batching
 from ddai.curriculum import bucket as bucketing
-from ddai.curriculum import duplicates, manifest, retain, write
 from ddai.curriculum.config import validate_settings
 from ddai.curriculum.dataset import Dataset, load_dataset
+from ddai.curriculum.duplicates import Kept
 from ddai.curriculum.match import DatasetIndex, MatchResult, match_groups, normalize_question
 from ddai.curriculum.order import Item, easy_to_hard, order_items
 from ddai.curriculum.records import Rollout
-from ddai.curriculum.stats import SCORE_FIELDS, Group, Summary, SummaryColumns, collect_groups, summarize_segments
+from ddai.curriculum.stats import SCORE_FIELDS, GroupTable, Summary, SummaryColumns, collect_groups, segments_index
 from ddai.errors import InputError
 
 EXTRA_BUCKETS = ("no_score", "unmatched", "ambiguous")
@@ -52,9 +51,9 @@ class Result:
 
     dataset: Dataset
     index: DatasetIndex
-    groups: list[Group]
+    groups: GroupTable
     match: MatchResult
-    kept: dict[int, list[Group]]
+    kept: Kept                               # the groups that count, per matched row
     summaries: dict[int, Summary]            # row -> summary of the bucketing score
     columns: dict[str, SummaryColumns]       # score field -> summaries of the kept rows (in ``kept`` order)
     kept_index: np.ndarray                   # dataset row -> its entry in ``columns`` (-1: no kept group)
@@ -112,7 +111,7 @@ def read_logs(c: Any, paths: list[Path], progress: bool) -> tuple[Iterator[Rollo
     return it, partial(_read_info, stats)
 
 
-def read_log_groups(c: Any, paths: list[Path], progress: bool) -> tuple[list[Group], ReadInfo]:
+def read_log_groups(c: Any, paths: list[Path], progress: bool) -> tuple[GroupTable, ReadInfo]:
     """The logs' per-prompt groups (the reader's fast path) and the read report."""
     from ddai.curriculum.read import ReadStats, read_groups
 
@@ -132,7 +131,7 @@ def _read_info(stats: Any) -> ReadInfo:
 # --- deciding ------------------------------------------------------------------------------
 
 def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout] | None = None, *,
-           groups: list[Group] | None = None) -> Result:
+           groups: GroupTable | None = None) -> Result:
     """Everything up to (not including) writing; raises InputError for an unusable outcome.
 
     Takes either a rollout stream or the groups the reader already gathered.
@@ -141,10 +140,10 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout] | None = None, 
     if groups is None:
         groups = collect_groups(rollouts if rollouts is not None else (), normalize_question)
     matched = match_groups(groups, index, c.match)
-    kept, dup_report = duplicates.select(matched.row_groups, c.duplicates)
+    kept, dup_report = duplicates.select_table(matched.rows, matched.group_row, matched.table.step, c.duplicates)
 
-    kept_rows = list(kept)
-    columns = {name: _summarize_groups([kept[r] for r in kept_rows], name, c) for name in SCORE_FIELDS}
+    kept_rows = kept.rows.tolist()
+    columns = {name: _summarize(matched.table, kept.gids, kept.counts, name, c) for name in SCORE_FIELDS}
     summaries = dict(zip(kept_rows, columns[c.score].summaries()))
     bk = bucketing.assign(summaries, c)
 
@@ -204,18 +203,14 @@ def decide(c: Any, dataset: Dataset, rollouts: Iterable[Rollout] | None = None, 
                 f"(train_batch_size={c.train_batch_size}): verl would train 0 steps",
                 where="curriculum.train_batch_size",
                 expected="a smaller train_batch_size, curriculum.remainder=pad, or curriculum.allow_empty_train=true")
-    return Result(dataset, index, groups, matched, kept, summaries, columns, kept_index, labels, bk, files, plan,
+    return Result(dataset, index, matched.table, matched, kept, summaries, columns, kept_index, labels, bk, files, plan,
                   dup_report)
 
 
-def _summarize_groups(group_lists: list[list[Group]], name: str, c: Any) -> SummaryColumns:
-    """Summary of score ``name`` pooled over each list of groups (one entry per list), vectorized."""
-    per_group = [g.scores[name] for gs in group_lists for g in gs]   # flat: no inner list per entry
-    values = list(chain.from_iterable(per_group))
-    lengths = _sums_per_list(np.fromiter(map(len, per_group), dtype=np.int64, count=len(per_group)),
-                             np.fromiter(map(len, group_lists), dtype=np.int64, count=len(group_lists)))
-    return summarize_segments(values, lengths, count_at=[float(t) for t in c.count_at],
-                              tau=float(c.pass_rate.tau), missing_as_zero=c.missing_score == "zero")
+def _summarize(table: GroupTable, gids: np.ndarray, counts: np.ndarray, name: str, c: Any) -> SummaryColumns:
+    """Summary of score ``name`` pooled over runs of groups (run k: ``counts[k]`` of ``gids``), vectorized."""
+    return table.summarize(name, gids, counts, count_at=[float(t) for t in c.count_at], tau=float(c.pass_rate.tau),
+                           missing_as_zero=c.missing_score == "zero")
 
 
 def _sums_per_list(per_item: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -260,6 +255,14 @@ def _summary_arrays(cols: SummaryColumns, idx: np.ndarray) -> dict[str, tuple[np
     return out
 
 
+def _kept_counts(res: Result) -> np.ndarray:
+    """Per dataset row: how many groups count for it (0: none)."""
+    idx = res.kept_index
+    if len(res.kept) == 0:
+        return np.zeros(len(idx), dtype=np.int64)
+    return np.where(idx >= 0, res.kept.counts[np.maximum(idx, 0)], 0)
+
+
 def phase1_columns(res: Result, c: Any, rows: list[int]) -> dict[str, pa.Array]:
     """The phase1_* values of dataset rows ``rows`` (in that order), as arrays for the writer."""
     r = np.asarray(rows, dtype=np.int64)
@@ -267,7 +270,7 @@ def phase1_columns(res: Result, c: Any, rows: list[int]) -> dict[str, pa.Array]:
     absent = idx < 0
     s = _summary_arrays(res.columns[c.score], idx)
     ndcg = _summary_arrays(res.columns["ndcg"], idx)
-    n_groups = np.array([len(res.kept[x]) if x in res.kept else 0 for x in rows], dtype=np.int64)
+    n_groups = _kept_counts(res)[r] if len(r) else np.zeros(0, dtype=np.int64)
     f64, i64 = pa.float64(), pa.int64()
     return {
         "phase1_ndcg": _arr(*ndcg["mean"], f64),
@@ -297,14 +300,20 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
             rr = r[first]
             unset = position[rr] < 0
             position[rr[unset]] = first[unset]
-    amb_reason = {id(a.group): a.reason for a in res.match.ambiguous}
-    log_only = [(g, "no_row", None) for g in res.match.no_row] + \
-               [(a.group, "ambiguous_group", a.reason) for a in res.match.ambiguous]
-    log_only.sort(key=lambda t: t[0].order)
-    log_cols = {name: _summarize_groups([[g] for g, _, _ in log_only], name, c) for name in SCORE_FIELDS}
+    m = res.match
+    table = res.groups
+    log_only = np.sort(np.concatenate([m.no_row_idx, m.ambiguous_idx])).astype(np.int64)
+    amb_reason = dict(zip(m.ambiguous_idx.tolist(), m.ambiguous_reasons))
+    log_reasons = [amb_reason.get(g) for g in log_only.tolist()]
     n_log = len(log_only)
+    ones = np.ones(n_log, dtype=np.int64)
+    log_cols = {name: _summarize(table, log_only, ones, name, c) for name in SCORE_FIELDS}
 
-    group_lists = [res.kept.get(row, []) for row in range(n_rows)] + [[g] for g, _, _ in log_only]
+    # every dataset row's kept groups (none for most unmatched rows), then each log-only group
+    row_counts = _kept_counts(res)
+    row_starts = res.kept.starts[np.maximum(res.kept_index, 0)] if len(res.kept) else np.zeros(n_rows, dtype=np.int64)
+    flat = np.concatenate([res.kept.gids[segments_index(row_starts, row_counts)], log_only]).astype(np.int64)
+    n_groups = np.concatenate([row_counts, ones]).astype(np.int64)
     row_idx = res.kept_index
     log_idx = np.arange(n_log, dtype=np.int64)
 
@@ -318,20 +327,18 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
     has = ~s["n"][1]
     i64, f64 = pa.int64(), pa.float64()
     no_null = np.zeros(n_rows + n_log, dtype=bool)
-    flat = [g for gs in group_lists for g in gs]
-    n_groups = np.fromiter(map(len, group_lists), dtype=np.int64, count=len(group_lists))
+    flat_list = flat.tolist()
     cols: dict[str, pa.Array] = {
         "dataset_id": arrow_build.strings(list(res.dataset.ids) + [None] * n_log),
         "row": _arr(np.concatenate([np.arange(n_rows, dtype=np.int64), np.zeros(n_log, dtype=np.int64)]),
                     np.concatenate([np.zeros(n_rows, dtype=bool), np.ones(n_log, dtype=bool)]), i64),
-        "bucket": arrow_build.strings(list(res.labels) + [b for _, b, _ in log_only]),
+        "bucket": arrow_build.strings(list(res.labels) + ["ambiguous_group" if w else "no_row" for w in log_reasons]),
         "position": _arr(np.concatenate([np.maximum(position, 0), np.zeros(n_log, dtype=np.int64)]),
                          np.concatenate([position < 0, np.ones(n_log, dtype=bool)]), i64),
-        "groups": arrow_build.flat_lists([g.group for g in flat], n_groups, pa.string()),
-        "steps": arrow_build.flat_lists([g.step for g in flat], n_groups, pa.int64()),
+        "groups": arrow_build.flat_lists([table.uid[g] for g in flat_list], n_groups, pa.string()),
+        "steps": arrow_build.flat_lists([table.step[g] for g in flat_list], n_groups, pa.int64()),
         "n_groups": _arr(n_groups, no_null, i64),
-        "n_rollouts": _arr(_sums_per_list(np.fromiter((g.n_rollouts for g in flat), dtype=np.int64, count=len(flat)),
-                                          n_groups), no_null, i64),
+        "n_rollouts": _arr(_sums_per_list(table.n_rollouts[flat], n_groups), no_null, i64),
         "score_field": arrow_build.strings([c.score if h else None for h in has.tolist()]),
     }
     for k in ("n", "n_missing", "n_invalid", "n_unusable"):
@@ -342,8 +349,7 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
         cols[col] = _arr(*s[col], i64)
     for name in SCORE_FIELDS:
         cols[f"{name}_mean"] = _arr(*parts[name]["mean"], f64)
-    reasons = [res.match.ambiguous_rows.get(row) for row in range(n_rows)] + \
-              [reason or amb_reason.get(id(g)) for g, _, reason in log_only]
+    reasons = [res.match.ambiguous_rows.get(row) for row in range(n_rows)] + log_reasons
     cols["reason"] = arrow_build.strings(reasons)
 
     schema = pa.schema(
@@ -444,8 +450,8 @@ def run(c: Any, *, progress: bool = False, rollouts: Iterable[Rollout] | None = 
 
 def _without_groups(res: Result) -> Result:
     """``res`` without the per-group data (groups, matching, kept lists): only what writing needs."""
-    empty = MatchResult(res.match.strategy, {}, [], {}, [], res.match.n_groups)
-    return replace(res, groups=[], match=empty, kept={})
+    empty = MatchResult.empty(res.match.strategy, res.match.n_groups)
+    return replace(res, groups=empty.table, match=empty, kept=Kept.empty())
 
 
 def _run(c: Any, *, progress: bool, rollouts: Iterable[Rollout] | None,

@@ -29,7 +29,7 @@ from ddai.curriculum.read_io import (
 )
 from ddai.curriculum.read_lines import Malformed, iter_lines, iter_parquet, parse_line
 from ddai.curriculum.records import Rollout
-from ddai.curriculum.stats import Group, GroupCollector
+from ddai.curriculum.stats import GroupCollector, GroupTable
 from ddai.errors import ConfigError, InputError
 
 FORMATS = ("steps_json", "jsonl", "events", "parquet")
@@ -293,7 +293,7 @@ def read_groups(
     progress: bool | None = None,
     stats: ReadStats | None = None,
     processes: int | None = None,
-) -> list[Group]:
+) -> GroupTable:
     """The per-prompt groups of every rollout in ``paths`` (what the curriculum needs).
 
     Equal to ``collect_groups(iter_rollouts(...))``, but step-keyed documents go through the

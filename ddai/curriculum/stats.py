@@ -17,6 +17,9 @@ import math
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
@@ -25,7 +28,8 @@ from ddai.curriculum.records import SCORE_FIELDS, Rollout
 
 @dataclass(slots=True)
 class Group:
-    """All rollouts of one prompt at one step, as one log recorded them.
+    """All rollouts of one prompt at one step, as one log recorded them -- one entry of a
+    :class:`GroupTable`, as a plain object (for tests, examples in reports, readers' checks).
 
     ``order`` is the position of the group's first rollout in the input stream (file order),
     the tiebreak of the ``latest``/``first`` duplicate policies after ``step``.
@@ -48,7 +52,100 @@ class Group:
 
     def label(self) -> str:
         """How a person finds this group in the log: step and group uid."""
-        return f"step {self.step} group {self.group}" if self.step is not None else f"group {self.group}"
+        return group_label(self.step, self.group)
+
+
+def group_label(step: int | None, uid: str) -> str:
+    return f"step {step} group {uid}" if step is not None else f"group {uid}"
+
+
+class Evidence(NamedTuple):
+    """What links a group to a dataset row, plus where it was read; shared by every group that
+    carries the same (a prompt recurs at many steps with the same evidence)."""
+
+    dataset_ids: frozenset[str]
+    deck_ids: frozenset[str]
+    questions: frozenset[str]          # normalized
+    raw_questions: tuple[str, ...]     # as the log wrote them, first-seen order
+    sources: tuple[str, ...]           # files, first-seen order
+
+
+_NO_EVIDENCE = Evidence(frozenset(), frozenset(), frozenset(), (), ())
+
+
+@dataclass(eq=False)
+class GroupTable(Sequence[Group]):
+    """The groups of a read, column by column: entry ``g`` is the group first seen ``g``-th.
+
+    WHY columns: a 400 MB log holds ~70,000 groups; one Python object per group (with its sets
+    and score lists) cost more to build, match, select and summarize than reading the scores
+    did. Here a group is its uid, its step, the id of its (shared) :class:`Evidence` and a
+    slice of three flat score lists; matching works per distinct evidence (a few thousand),
+    duplicates and summaries with numpy. Indexing gives a :class:`Group` object made on demand.
+    """
+
+    uid: list[str]
+    step: list[int | None]
+    ev: np.ndarray                      # per group: index into ``evidence``
+    evidence: list[Evidence]
+    n_rollouts: np.ndarray              # per group
+    offsets: np.ndarray                 # group g's values: values[name][offsets[g]:offsets[g + 1]]
+    values: dict[str, list[object]]     # per score field: every rollout's raw value, group by group
+
+    def __len__(self) -> int:
+        return len(self.uid)
+
+    @overload
+    def __getitem__(self, i: int) -> Group: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Group]: ...
+
+    def __getitem__(self, i: int | slice) -> Group | list[Group]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        e = self.evidence[int(self.ev[i])]
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        return Group(self.uid[i], self.step[i], i, list(e.sources), set(e.dataset_ids), set(e.deck_ids),
+                     set(e.questions), list(e.raw_questions), {k: v[a:b] for k, v in self.values.items()},
+                     int(self.n_rollouts[i]))
+
+    def __iter__(self) -> Iterator[Group]:
+        return (self[i] for i in range(len(self)))
+
+    def label(self, i: int) -> str:
+        return group_label(self.step[i], self.uid[i])
+
+    def summarize(self, name: str, gids: np.ndarray, counts: np.ndarray, *, count_at: Sequence[float] = (),
+                  tau: float = 0.5, missing_as_zero: bool = False) -> SummaryColumns:
+        """Summaries of score ``name``, one per entry: entry k pools the values of groups
+        ``gids[sum(counts[:k]):sum(counts[:k + 1])]`` in that order (as :func:`summarize` of them)."""
+        gids = np.asarray(gids, dtype=np.int64)
+        counts = np.asarray(counts, dtype=np.int64)
+        lens = self.n_rollouts[gids]
+        idx = segments_index(self.offsets[gids], lens).tolist()
+        values = self.values[name]
+        picked = list(itemgetter(*idx)(values)) if len(idx) > 1 else [values[i] for i in idx]
+        per_entry = np.zeros(len(counts), dtype=np.int64)
+        if len(gids):
+            bounds = np.zeros(len(gids) + 1, dtype=np.int64)
+            np.cumsum(lens, out=bounds[1:])
+            ends = np.cumsum(counts)
+            per_entry = bounds[ends] - bounds[ends - counts]
+        return summarize_segments(picked, per_entry, count_at=count_at, tau=tau, missing_as_zero=missing_as_zero)
+
+    @classmethod
+    def from_groups(cls, groups: Iterable[Group]) -> GroupTable:
+        """The table of plain groups (tests; callers that built groups themselves)."""
+        collector = GroupCollector(lambda q: q)
+        for g in groups:
+            collector.add_evidence_group(g.step, g.group, Evidence(
+                frozenset(g.dataset_ids), frozenset(g.deck_ids), frozenset(g.questions),
+                tuple(g.raw_questions), tuple(g.sources)), g.scores)
+        return collector.table()
 
 
 class GroupCollector:
@@ -58,125 +155,258 @@ class GroupCollector:
     JSON Lines logs may reuse a uid across steps; either way one (step, uid) pair is one
     batch's group of agents for one prompt.
 
-    Two ways in, with the same result: :meth:`add_rollout` one record at a time (JSON Lines,
-    parquet, tests), and :meth:`add_group` a whole group at once -- what the step-keyed reader
-    does, with the group's score columns already sliced out of the step's arrays, so no Python
-    work is done per rollout. ``add_group(...)`` equals ``add_rollout`` of the group's rollouts in
-    order (they share uid, step, source, dataset id and question).
+    Three ways in, with the same result: :meth:`add_rollout` one record at a time (JSON Lines,
+    parquet, tests), :meth:`add_group` a whole group at once, and :meth:`add_step` a whole step
+    -- what the step-keyed reader does, with the step's score columns already decoded, so
+    the work per group is a few list appends. ``add_group(...)`` equals ``add_rollout`` of the
+    group's rollouts in order (they share uid, step, source, dataset id and question).
     """
 
     def __init__(self, normalize_question: Callable[[str], str]):
         self._normalize = normalize_question
-        self._groups: dict[tuple[int | None, str], Group] = {}
-        self._norm: dict[str, str] = {}      # raw question -> normalized (one call per distinct text)
+        self._gid: dict[tuple[int | None, str], int] = {}
+        self._uid: list[str] = []
+        self._step: list[int | None] = []
+        self._ev: list[int] = []                       # per group
+        self._evidence: list[Evidence] = []
+        self._ev_id: dict[Evidence, int] = {}
+        self._fresh: dict[tuple[Any, ...], int] = {}    # a new group's (source, id, decks, question) -> evidence id
+        self._norm: dict[str, str] = {}                # raw question -> normalized (one call per distinct text)
+        self._slice_gid: list[int] = []                # per added run of rollouts: its group ...
+        self._slice_len: list[int] = []                # ... and its length
+        self._values: dict[str, list[object]] = {k: [] for k in SCORE_FIELDS}
+        self._done: GroupTable | None = None
 
     def __len__(self) -> int:
-        return len(self._groups)
+        return len(self._uid)
 
-    def _questions(self, question: str | None) -> tuple[list[str], set[str]]:
-        if not question:
-            return [], set()
+    def _open(self) -> None:
+        if self._done is not None:
+            raise RuntimeError("rollouts added after the collector's table() was taken")
+
+    def _intern(self, e: Evidence) -> int:
+        i = self._ev_id.get(e)
+        if i is None:
+            i = self._ev_id[e] = len(self._evidence)
+            self._evidence.append(e)
+        return i
+
+    def _normalized(self, question: str) -> str:
         norm = self._norm.get(question)
         if norm is None:
             norm = self._norm[question] = self._normalize(question)
-        return [question], ({norm} if norm else set())
+        return norm
 
-    def _merge(self, g: Group, source: str, dataset_id: str | None, question: str | None) -> None:
-        sources = g.sources
-        if sources[-1] != source and source not in sources:
-            sources.append(source)
-        if dataset_id:
-            g.dataset_ids.add(str(dataset_id))
-        if question and question not in g.raw_questions:  # agents of a group share it: normalize once
-            g.raw_questions.append(question)
-            norm = self._normalize(question)
+    def _fresh_evidence(self, source: str, dataset_id: str | None, decks: Iterable[str], question: str | None) -> int:
+        """The evidence of a new group (what the first of its rollouts carries)."""
+        norm = self._normalized(question) if question else ""
+        return self._intern(Evidence(frozenset((str(dataset_id),)) if dataset_id else frozenset(),
+                                     frozenset(str(d) for d in decks if d), frozenset((norm,)) if norm else frozenset(),
+                                     (question,) if question else (), (source,)))
+
+    def _merged(self, e: int, source: str, dataset_id: Any, decks: Iterable[Any], question: str | None) -> int:
+        """Evidence ``e`` plus what one more record of its group carries (``e`` when nothing new)."""
+        old = self._evidence[e]
+        did = str(dataset_id) if dataset_id else None
+        new_decks = [str(d) for d in decks if d and str(d) not in old.deck_ids]
+        if (source in old.sources and (did is None or did in old.dataset_ids) and not new_decks
+                and (not question or question in old.raw_questions)):
+            return e
+        sources = old.sources if source in old.sources else old.sources + (source,)
+        ids = old.dataset_ids | {did} if did else old.dataset_ids
+        raw_q, qs = old.raw_questions, old.questions
+        if question and question not in raw_q:
+            raw_q = raw_q + (question,)
+            norm = self._normalized(question)
             if norm:
-                g.questions.add(norm)
+                qs = qs | {norm}
+        return self._intern(Evidence(ids, old.deck_ids | frozenset(new_decks), qs, raw_q, sources))
+
+    def _group(self, step: int | None, uid: str, make_ev: Callable[[], int]) -> tuple[int, bool]:
+        self._open()
+        key = (step, uid)
+        g = self._gid.get(key)
+        if g is None:
+            g = self._gid[key] = len(self._uid)
+            self._uid.append(uid)
+            self._step.append(step)
+            self._ev.append(make_ev())
+            return g, True
+        return g, False
+
+    def add_evidence_group(self, step: int | None, uid: str, evidence: Evidence, scores: dict[str, list]) -> None:
+        """A group whose evidence is already known (:meth:`GroupTable.from_groups`)."""
+        g, new = self._group(step, uid, lambda: self._intern(evidence))
+        if not new:
+            raise ValueError(f"group {group_label(step, uid)} given twice")
+        n = len(scores.get(SCORE_FIELDS[0], ()))
+        for k in SCORE_FIELDS:
+            col = list(scores.get(k, ()))
+            if len(col) != n:
+                raise ValueError(f"group {group_label(step, uid)}: score lists of different lengths")
+            self._values[k].extend(col)
+        self._slice_gid.append(g)
+        self._slice_len.append(n)
 
     def add_group(self, step: int | None, uid: str, source: str, dataset_id: str | None,
                   decks: Iterable[str], question: str | None,
                   ndcg: list, judge: list, final: list) -> None:
-        """One group's rollouts at once (``ndcg``/``judge``/``final``: one raw value per rollout;
-        the lists are taken over, not copied)."""
-        key = (step, uid)
-        groups = self._groups
-        g = groups.get(key)
-        if g is None:
-            raw_q, norm_q = self._questions(question)
-            groups[key] = Group(uid, step, len(groups), [source], {str(dataset_id)} if dataset_id else set(),
-                                {d for d in decks if d}, norm_q, raw_q,
-                                {"ndcg": ndcg, "judge": judge, "final": final}, len(ndcg))
-            return
-        self._merge(g, source, dataset_id, question)
-        g.deck_ids.update(d for d in decks if d)
-        sc = g.scores
-        sc["ndcg"].extend(ndcg)
-        sc["judge"].extend(judge)
-        sc["final"].extend(final)
-        g.n_rollouts += len(ndcg)
+        """One group's rollouts at once (``ndcg``/``judge``/``final``: one raw value per rollout)."""
+        decks = tuple(decks)
+        g, new = self._group(step, uid, lambda: self._fresh_evidence(source, dataset_id, decks, question))
+        if not new:
+            self._ev[g] = self._merged(self._ev[g], source, dataset_id, decks, question)
+        v = self._values
+        v["ndcg"].extend(ndcg)
+        v["judge"].extend(judge)
+        v["final"].extend(final)
+        self._slice_gid.append(g)
+        self._slice_len.append(len(ndcg))
 
     def add_step(self, step: int, source: str, uids: list[str], dataset_ids: list[str | None],
                  decks: list[tuple[str, ...]], questions: list[str | None],
                  ndcg: list, judge: list, final: list, lens: list[int]) -> None:
         """A whole step's groups (parallel lists, one entry per group; the score lists hold every
-        rollout of the step, ``lens[i]`` of them for group ``i``): :meth:`add_group` for each,
-        in one loop."""
-        groups = self._groups
-        norm_of = self._norm
-        normalize = self._normalize
+        rollout of the step, ``lens[i]`` of them for group ``i``): :meth:`add_group` for each."""
+        self._open()
+        k = len(uids)
+        n_groups = len(self._uid)
+        keys = list(zip(repeat(step, k), uids))
+        if 0 not in lens and len(ndcg) == sum(lens):
+            fresh_keys = dict(zip(keys, range(n_groups, n_groups + k)))
+            if len(fresh_keys) == k and not any(map(self._gid.__contains__, keys)):
+                self._add_fresh_step(fresh_keys, step, source, uids, dataset_ids, decks, questions, ndcg, judge, final,
+                                     lens)
+                return
+        gid_of = self._gid
+        fresh = self._fresh
+        uid_list, step_list, ev_list = self._uid, self._step, self._ev
+        slice_gid, slice_len = self._slice_gid, self._slice_len
         o = 0
         for uid, did, dk, q, n in zip(uids, dataset_ids, decks, questions, lens):
             if not n:
                 continue
-            e = o + n
             key = (step, uid)
-            if key in groups:
-                self.add_group(step, uid, source, did, dk, q, ndcg[o:e], judge[o:e], final[o:e])
+            g = gid_of.get(key)
+            if g is None:
+                g = gid_of[key] = len(uid_list)
+                uid_list.append(uid)
+                step_list.append(step)
+                fk = (source, did, dk, q)
+                e = fresh.get(fk)
+                if e is None:
+                    e = fresh[fk] = self._fresh_evidence(source, did, dk, q)
+                ev_list.append(e)
             else:
-                if q:
-                    norm = norm_of.get(q)
-                    if norm is None:
-                        norm = norm_of[q] = normalize(q)
-                    raw_q, norm_q = [q], ({norm} if norm else set())
-                else:
-                    raw_q, norm_q = [], set()
-                dks = set(dk)
-                dks.discard("")
-                groups[key] = Group(uid, step, len(groups), [source], {did} if did else set(), dks, norm_q, raw_q,
-                                    {"ndcg": ndcg[o:e], "judge": judge[o:e], "final": final[o:e]}, n)
-            o = e
+                self._ev[g] = self._merged(self._ev[g], source, did, dk, q)
+            slice_gid.append(g)
+            slice_len.append(n)
+            o += n
+        v = self._values
+        if o == len(ndcg):
+            v["ndcg"].extend(ndcg)
+            v["judge"].extend(judge)
+            v["final"].extend(final)
+        else:   # groups the loop skipped hold values the lens do not count: keep only the counted ones
+            o = 0
+            for n in lens:
+                if n:
+                    v["ndcg"].extend(ndcg[o:o + n])
+                    v["judge"].extend(judge[o:o + n])
+                    v["final"].extend(final[o:o + n])
+                o += n
+
+    def _add_fresh_step(self, fresh_keys: dict, step: int, source: str, uids: list[str], dataset_ids: list,
+                        decks: list, questions: list, ndcg: list, judge: list, final: list, lens: list[int]) -> None:
+        """:meth:`add_step` of a step whose groups are all new and not empty (every step of a
+        step-keyed log): whole columns appended at once, evidence looked up in one pass."""
+        k = len(uids)
+        n_groups = len(self._uid)
+        self._gid.update(fresh_keys)
+        self._uid.extend(uids)
+        self._step.extend(repeat(step, k))
+        ev_keys = list(zip(repeat(source, k), dataset_ids, decks, questions))
+        fresh = self._fresh
+        evs = list(map(fresh.get, ev_keys))
+        if None in evs:
+            for i, e in enumerate(evs):
+                if e is None:
+                    fk = ev_keys[i]
+                    e = fresh.get(fk)
+                    if e is None:
+                        e = fresh[fk] = self._fresh_evidence(*fk[:3], fk[3])
+                    evs[i] = e
+        self._ev.extend(evs)
+        self._slice_gid.extend(range(n_groups, n_groups + k))
+        self._slice_len.extend(lens)
+        v = self._values
+        v["ndcg"].extend(ndcg)
+        v["judge"].extend(judge)
+        v["final"].extend(final)
 
     def add_rollout(self, r: Rollout) -> None:
         """One rollout record."""
-        key = (r.step, r.group)
-        g = self._groups.get(key)
-        if g is None:
-            g = self._groups[key] = Group(r.group, r.step, len(self._groups), [r.source], set(), set(), set(), [],
-                                          {"ndcg": [], "judge": [], "final": []}, 0)
-        self._merge(g, r.source, r.dataset_id, r.question)
-        for d in r.deck_ids:
-            if d:
-                g.deck_ids.add(str(d))
+        g, new = self._group(r.step, r.group, lambda: self._fresh_evidence(r.source, r.dataset_id, r.deck_ids,
+                                                                            r.question))
+        if not new:
+            self._ev[g] = self._merged(self._ev[g], r.source, r.dataset_id, r.deck_ids, r.question)
         scores = r.scores
-        sc = g.scores
-        sc["ndcg"].append(scores.get("ndcg"))
-        sc["judge"].append(scores.get("judge"))
-        sc["final"].append(scores.get("final"))
-        g.n_rollouts += 1
+        v = self._values
+        v["ndcg"].append(scores.get("ndcg"))
+        v["judge"].append(scores.get("judge"))
+        v["final"].append(scores.get("final"))
+        self._slice_gid.append(g)
+        self._slice_len.append(1)
 
-    def groups(self) -> list[Group]:
+    def table(self) -> GroupTable:
+        """The groups, as columns (each group's values made contiguous). Ends the collection:
+        the table takes the collector's lists over, so nothing may be added afterwards."""
+        if self._done is not None:
+            return self._done
+        n_groups = len(self._uid)
+        gid = np.asarray(self._slice_gid, dtype=np.int64)
+        lens = np.asarray(self._slice_len, dtype=np.int64)
+        n_rollouts = np.bincount(gid, weights=lens, minlength=n_groups).astype(np.int64) if len(gid) else \
+            np.zeros(n_groups, dtype=np.int64)
+        offsets = np.zeros(n_groups + 1, dtype=np.int64)
+        np.cumsum(n_rollouts, out=offsets[1:])
+        values = dict(self._values)    # the lists themselves, not copies: the collection has ended
+        if len(gid) != n_groups or (n_groups and not np.array_equal(gid, np.arange(n_groups))):
+            # some group got rollouts in several runs: order the values group by group (stable)
+            order = np.argsort(np.repeat(gid, lens), kind="stable")
+            for k, v in values.items():
+                arr = np.empty(len(v), dtype=object)
+                arr[:] = v
+                values[k] = arr[order].tolist()
+        self._done = GroupTable(self._uid, self._step, np.asarray(self._ev, dtype=np.int64), self._evidence,
+                                n_rollouts, offsets, values)
+        return self._done
+
+    def groups(self) -> GroupTable:
         """The groups, in first-seen order."""
-        return list(self._groups.values())
+        return self.table()
 
 
-def collect_groups(rollouts: Iterable[Rollout], normalize_question: Callable[[str], str]) -> list[Group]:
+def segments_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """The positions ``starts[0] .. starts[0]+lens[0]-1, starts[1] .. ...`` as one array."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lens = np.asarray(lens, dtype=np.int64)
+    total = int(lens.sum()) if len(lens) else 0
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    before = np.zeros(len(lens), dtype=np.int64)
+    np.cumsum(lens[:-1], out=before[1:])
+    return np.repeat(starts - before, lens) + np.arange(total, dtype=np.int64)
+
+
+def collect_groups(rollouts: Iterable[Rollout], normalize_question: Callable[[str], str]) -> GroupTable:
     """Gather a rollout stream into groups keyed by (step, group uid), in first-seen order
     (see :class:`GroupCollector`)."""
     collector = GroupCollector(normalize_question)
     add = collector.add_rollout
     for r in rollouts:
         add(r)
-    return collector.groups()
+    return collector.table()
 
 
 def is_usable(value: object) -> bool:
