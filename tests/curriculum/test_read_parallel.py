@@ -315,6 +315,30 @@ def test_a_workers_pipe_holds_a_mebibyte(tmp_path):
         proc.communicate()
 
 
+def test_a_worker_starts_without_site_and_finds_every_import(tmp_path):
+    """The worker skips ``site`` (``-S``, its .pth files were most of its start-up) and is handed
+    this process's import path instead: it still decodes its whole segment and ends."""
+    log = write_log(tmp_path / "log.json", 30)
+    cuts = rp.plan(log, log.stat().st_size, 2)
+    proc = rp._start_worker(log, str(log), cuts[1], cuts[2], True, hash_file=True)
+    try:
+        out = proc.stdout.read()          # stdin stays open: its end of file would tell the worker to stop
+        assert proc.wait() == 0
+    finally:
+        proc.stdin.close()
+        proc.stdout.close()
+    assert proc.args[1] == "-S"
+    stream = io.BytesIO(out)
+    steps = pickle.Unpickler(stream)          # one pickler's stream (shared memo), then the digest on its own
+    msgs = [steps.load()]
+    while msgs[-1][0] == "steps":
+        msgs.append(steps.load())
+    msgs.append(pickle.load(stream))
+    assert [m[0] for m in msgs[-2:]] == ["end", "sha256"]
+    assert msgs[-1][1] == hashlib.sha256(log.read_bytes()).hexdigest()
+    assert sum(m[2] for m in msgs if m[0] == "steps") > 0
+
+
 def _hashing_read(log: Path, monkeypatch) -> tuple[list, list]:
     """A two-process read of ``log``: (what read_parallel returned, the hash threads started here)."""
     got: list = []
