@@ -78,8 +78,14 @@ class Kept:
 
 
 def step_ranks(steps: Sequence[int | None]) -> np.ndarray:
-    """Each step's rank among the distinct steps (None below every step): what :func:`_chrono`
-    orders by, as int64 whatever the size of the step numbers."""
+    """A key per group that orders as :func:`_chrono`'s (has a step, step) does, as int64: the
+    steps themselves when every group has one that fits 64 bits (the usual log), else each
+    step's rank among the distinct steps (None below every step)."""
+    if None not in steps:
+        try:
+            return np.array(steps, dtype=np.int64)
+        except OverflowError:
+            pass
     distinct = sorted({s for s in steps if s is not None})
     rank = {s: i + 1 for i, s in enumerate(distinct)}
     rank[None] = 0   # type: ignore[index]

@@ -244,21 +244,20 @@ def match_groups(groups: GroupTable | Sequence[Group], index: DatasetIndex, stra
     sig_kinds = tuple(kinds) + tuple(conflict_kinds)
     n_groups = len(table)
     n_ev = len(table.evidence)
-    ev_status = np.full(n_ev, _NONE, dtype=np.int8)
-    ev_row = np.full(n_ev, -1, dtype=np.int64)
-    ev_why: list[str] = [""] * n_ev
-    ev_rows: list[set[int]] = [set()] * n_ev
-    seen: dict[tuple, int] = {}            # signature -> the first evidence that had it
-    for e, evidence in enumerate(table.evidence):
+    codes = {"ok": _OK, "none": _NONE, "ambiguous": _AMBIGUOUS}
+    seen: dict[tuple, tuple[int, int, str, set[int]]] = {}    # signature -> (status, row, why, rows)
+    per_ev = []
+    for evidence in table.evidence:
         sig = _signature(evidence, sig_kinds)
-        first = seen.setdefault(sig, e)
-        if first != e:
-            ev_status[e], ev_row[e], ev_why[e], ev_rows[e] = ev_status[first], ev_row[first], ev_why[first], ev_rows[first]
-            continue
-        status, rows, why = _match_one(evidence, kinds, index)
-        ev_status[e] = {"ok": _OK, "none": _NONE, "ambiguous": _AMBIGUOUS}[status]
-        ev_row[e] = next(iter(rows)) if status == "ok" else -1
-        ev_why[e], ev_rows[e] = why, rows
+        hit = seen.get(sig)
+        if hit is None:
+            status, rows, why = _match_one(evidence, kinds, index)
+            hit = seen[sig] = (codes[status], next(iter(rows)) if status == "ok" else -1, why, rows)
+        per_ev.append(hit)
+    ev_status = np.fromiter((h[0] for h in per_ev), dtype=np.int8, count=n_ev)
+    ev_row = np.fromiter((h[1] for h in per_ev), dtype=np.int64, count=n_ev)
+    ev_why = [h[2] for h in per_ev]
+    ev_rows = [h[3] for h in per_ev]
 
     g_ev = table.ev
     g_status = ev_status[g_ev] if n_groups else np.zeros(0, dtype=np.int8)

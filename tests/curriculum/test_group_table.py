@@ -164,6 +164,8 @@ def test_steps_beyond_64_bits_and_without_a_step_are_ordered_as_numbers():
     assert kept.groups_of(0) == sorted(order, key=lambda i: (rs[i].step is not None, rs[i].step or 0))
     latest, _ = duplicates.select_table(matched.rows, matched.group_row, matched.table.step, "latest")
     assert latest.groups_of(0) == [0]
+    assert duplicates.step_ranks([2 ** 70, 3, 2 ** 64 + 1]).tolist() == [3, 1, 2]    # no None, beyond 64 bits
+    assert duplicates.step_ranks([5, -2, 7]).tolist() == [5, -2, 7]                 # fits: the steps themselves
 
 
 def _step_args(groups: list[tuple[str, int, float]], source: str = "log.json"):
