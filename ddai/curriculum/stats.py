@@ -1,9 +1,10 @@
 """Per-prompt statistics: gather rollouts into groups, then summarize a group's scores.
 
-WHY keep raw score lists per group (a few floats each) instead of running sums: the
+WHY keep every raw score (flat lists, a slice per group) instead of running sums: the
 duplicate policy decides *after* matching which groups of a prompt count (pool, latest,
 first), so the summary must be computable over any subset of groups. Response texts never
 get here (the readers drop them), so memory stays proportional to the number of rollouts.
+The groups are kept as columns (:class:`GroupTable`), not as one object each: see its WHY.
 
 A score is usable when it is a real number, finite, and within [0, 1]. Anything else
 (absent, null, NaN, inf, out of range, non-numeric) is excluded from every statistic and
