@@ -401,7 +401,7 @@ def _read_steps_groups(path: Path, strict: bool, stats: ReadStats, advance: Call
                 except DecodeErrors:   # reference pages that are not strings: the general way
                     how, val = parse_general(val[1])
             if how == "badkey":
-                bad(key, "the step number has more digits than Python reads")
+                bad(key, "the step number is too large (it must fit 64 bits)")
                 continue
             if how == "general":
                 if not isinstance(val, dict):
@@ -446,7 +446,7 @@ def _read_one(path: Path, kind: str, strict: bool, stats: ReadStats,
         digest: dict[str, str] = {}
         for key, step, obj in rs.iter_steps(path, advance, digest):
             if step is None:
-                bad(key, "the step number has more digits than Python reads")
+                bad(key, "the step number is too large (it must fit 64 bits)")
                 continue
             if isinstance(obj, rs.Unrepresentable):
                 groups: Any = rs.members_of_unreadable(path, key, obj.text, bad)  # type: ignore[attr-defined]

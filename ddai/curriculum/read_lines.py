@@ -84,16 +84,21 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else score_value(value)
 
 
+_INT64 = 2 ** 63
+
+
 def _opt_int(value: Any) -> int | None:
+    """An integer field (step, sample, tokens) as the outputs can hold it (int64), else None."""
     if isinstance(value, bool) or value is None:
         return None
+    out: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
+        out = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        out = int(value)
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and len(value) < 40:
+        out = int(value)
+    return out if out is not None and -_INT64 <= out < _INT64 else None
 
 
 def _add_scores(mapping: dict[str, Any], scores: dict[str, float | None]) -> None:

@@ -67,6 +67,7 @@ _NAN = re.compile(rb'(?<=[:,\[])(\s*)(NaN|-?Infinity)(?=\s*[,\]}])')
 _SPACE = frozenset(b" \t\n\r")
 _OPENERS = (0x7B, 0x2C)  # "{", ","
 
+MAX_STEP = 2 ** 63 - 1   # steps are written as int64 (prompt_stats.parquet); a larger one is malformed
 RawStep = tuple[str, "int | None", bytes, Any, bool]  # (key, number or None, key text, step text, is last)
 
 
@@ -198,6 +199,8 @@ class StepSplitter:
             try:
                 number: int | None = int(m.group(2))
             except ValueError:   # more digits than Python converts (4,300): skipped and counted
+                number = None
+            if number is not None and number > MAX_STEP:   # the outputs hold steps as int64: the same
                 number = None
             key = m.group(1).decode() if number is not None else m.group(1)[:40].decode() + "..."
             self.cur = (key, number, data[s:m.end() - 1])

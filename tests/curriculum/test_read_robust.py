@@ -116,6 +116,35 @@ def test_unreadable_numbers_and_nesting_in_json_lines_are_skipped_and_counted(tm
     assert stats.malformed == 1 and stats.malformed_examples[0]["line"] == 2
 
 
+@pytest.mark.parametrize("digits", ["9223372036854775808", "99999999999999999999"])   # 2**63, 20 digits
+def test_a_step_key_beyond_64_bits_is_skipped_and_counted_and_the_run_goes_through(tmp_path, digits):
+    """Steps are written as int64 (prompt_stats.parquet): a larger step key is a malformed step,
+    counted, never a crash when the outputs are written. 2**63 - 1 itself is a step."""
+    good = json.dumps(_group("good one"))
+    p = tmp_path / "log.json"
+    p.write_text('{"step_1": {"u1": ' + good + '}, "step_' + digits + '": {"u2": ' + good + '}, "step_'
+                 + str(2 ** 63 - 1) + '": {"u3": ' + good + "}}")
+    for read, groups, stats in _both_readers(p):
+        assert [(g.group, g.step) for g in groups] == [("u1", 1), ("u3", 2 ** 63 - 1)], read
+        assert stats.malformed == 1 and "64 bits" in stats.malformed_examples[0]["reason"]
+    c = make_cfg(phase1_log=str(p), dataset=str(EXAMPLE_DATASET), out_dir=str(tmp_path / "out"),
+                 allow_empty_train=True, train_batch_size=1)
+    assert pipeline.run(c)["read"] == {"records": 6, "malformed": 1}
+
+
+def test_a_json_lines_step_beyond_64_bits_is_no_step_and_the_run_goes_through(tmp_path):
+    """An integer field the outputs cannot hold (step, sample index) reads as absent, like a
+    step that is not an integer."""
+    recs = [{"uid": "train_7", "step": step, "query": "q", "judge_score": 0.5, "ndcg": 0.5, "final_score": 0.5}
+            for step in (3, 10 ** 25, -(2 ** 65), 1e30, "9" * 30)]
+    p = tmp_path / "log.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    assert [r.step for r in iter_rollouts(p)] == [3, None, None, None, None]
+    c = make_cfg(phase1_log=str(p), dataset=str(EXAMPLE_DATASET), out_dir=str(tmp_path / "out"),
+                 allow_empty_train=True, train_batch_size=1)
+    assert pipeline.run(c)["read"] == {"records": 5, "malformed": 0}
+
+
 def test_a_run_goes_through_a_log_with_every_unreadable_record(tmp_path):
     good = json.dumps(_group("good one"))
     big = json.dumps(_group("b")).replace('"ndcg_value": 0.5', f'"ndcg_value": {BIG_INT}', 1)
