@@ -191,6 +191,18 @@ def _candidates(g: Evidence, kind: str, index: DatasetIndex) -> tuple[bool, set[
 
 def _match_one(g: Evidence, kinds: Sequence[str], index: DatasetIndex) -> tuple[str, set[int], str]:
     """Classify one evidence: ("ok", {row}, "") | ("none", ∅, why) | ("ambiguous", rows, why)."""
+    if len(kinds) == 1:   # id, deck or question alone: what _match_all gives for one kind, sooner
+        has, rows = _candidates(g, kinds[0], index)
+        if not rows:
+            return "none", set(), "evidence points at no row" if has else "no evidence"
+        if len(rows) > 1:
+            return "ambiguous", rows, f"several rows: {kinds[0]} evidence fits {len(rows)} rows"
+        return "ok", rows, ""
+    return _match_all(g, kinds, index)
+
+
+def _match_all(g: Evidence, kinds: Sequence[str], index: DatasetIndex) -> tuple[str, set[int], str]:
+    """:func:`_match_one`'s rule for any number of kinds: every kind present must agree."""
     present: list[tuple[str, set[int]]] = []
     for kind in kinds:
         has, rows = _candidates(g, kind, index)

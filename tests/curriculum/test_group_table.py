@@ -21,6 +21,7 @@ from ddai.curriculum.match import (
     CONFLICT_KINDS,
     KINDS_BY_STRATEGY,
     DatasetIndex,
+    _match_all,
     _match_one,
     match_groups,
     normalize_question,
@@ -89,6 +90,14 @@ def plain_match(groups: list[Group], index: DatasetIndex, strategy: str):
             ambiguous_rows[row] = why
     ambiguous.sort(key=lambda t: t[0].order)
     return row_groups, no_row, ambiguous, ambiguous_rows
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10 ** 6), st.integers(1, 40), st.sampled_from(["id", "deck", "question"]))
+def test_one_kind_shortcut_equals_the_general_rule(seed, n, kind):
+    index = DatasetIndex.build(IDS, QUESTIONS)
+    for e in collect_groups(random_rollouts(seed, n), normalize_question).evidence:
+        assert _match_one(e, (kind,), index) == _match_all(e, (kind,), index)
 
 
 def _view(g: Group) -> tuple:
