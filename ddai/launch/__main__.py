@@ -22,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 if __name__ == "__main__":
+    from ddai.launch import startup_gc
+
+    startup_gc.pause()   # until the composed config is checked (ddai.launch.startup_gc's WHY)
     # Before Hydra's imports and composition (~0.5 s on one core): a big log named on the command
     # line starts being read on the other cores meanwhile (ddai.launch.early_read).
     from ddai.launch import early_read
@@ -87,6 +90,9 @@ def _to_log_file(message: str, exc: BaseException) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> Any:
+    from ddai.launch import startup_gc
+
+    startup_gc.resume()   # normally done by the guard already
     _log_start(cfg)
     if _ENDS_AFTER_RUN and HydraConfig.get().mode == RunMode.RUN:
         # One job, then the process ends: what the run drops may stay until then (ddai.curriculum.retain).
@@ -148,11 +154,6 @@ def run() -> None:
 
 if __name__ == "__main__":
     _ENDS_AFTER_RUN = True
-    # What the imports created lives until exit: keep it out of the collector's full passes
-    # (one full pass during composition walked all of it: ~0.02-0.03 s).
-    import gc
-
-    gc.freeze()
     run()
     # Everything is written and committed: skip freeing the heap object by object (quick_exit's WHY).
     from ddai.launch.quick_exit import exit_without_teardown

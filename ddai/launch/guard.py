@@ -28,7 +28,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from ddai.errors import ConfigError
-from ddai.launch import schema_keys, secrets
+from ddai.launch import schema_keys, secrets, startup_gc
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 
@@ -71,11 +71,12 @@ def _validate_task_or_exit(config: DictConfig) -> None:
     """Run the task's own settings check (reads no data) before Hydra creates the job directory.
 
     A single run whose settings cannot work then leaves nothing behind, like a rejected
-    sweep. The check works on a copy (a task may fill in derived settings while checking);
-    ``${hydra:...}`` and ``${ddai_job_dir:}`` resolve as in the job (same config, same run dir).
+    sweep. The check works on a copy of the task's part (a task may fill in derived settings
+    while checking); ``${hydra:...}`` and ``${ddai_job_dir:}`` resolve as in the job: the
+    config's ``hydra.runtime.output_dir`` is set here to what run_job sets it to next (the
+    absolute ``hydra.run.dir``, resolved once on this config, so both see the same). Copying the
+    hydra node as well (a deepcopy of the whole config) cost ~0.03 s of every start.
     """
-    import copy
-
     from hydra.core.hydra_config import HydraConfig
 
     from ddai.launch import cli
@@ -83,11 +84,12 @@ def _validate_task_or_exit(config: DictConfig) -> None:
 
     saved = HydraConfig.instance().cfg
     try:
-        cfg = copy.deepcopy(config)
-        with read_write(cfg.hydra.runtime), open_dict(cfg.hydra.runtime):   # as run_job will set it
-            cfg.hydra.runtime.output_dir = os.path.abspath(str(cfg.hydra.run.dir))
-        HydraConfig.instance().set_config(cfg)
-        validate_job(cfg, consume=True)   # cfg is this check's own copy
+        with read_write(config.hydra.runtime), open_dict(config.hydra.runtime):
+            config.hydra.runtime.output_dir = os.path.abspath(str(config.hydra.run.dir))
+        HydraConfig.instance().set_config(config)
+        task_cfg = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+        OmegaConf.set_struct(task_cfg, bool(OmegaConf.is_struct(config)))
+        validate_job(task_cfg, consume=True)   # the check's own copy
     except Exception as exc:  # noqa: BLE001 - reported on one line, exit 2 (or a traceback for a bug)
         cli.fail(exc)
     finally:
@@ -125,9 +127,11 @@ class DdaiGuard(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         _check_or_exit(config)
         _validate_task_or_exit(config)
+        startup_gc.resume()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         global _created_root, _sweep_dir
+        startup_gc.resume()    # a sweep composes every job next: cycles must be collected again
         _check_or_exit(config)
         _sweep_dir = Path(str(config.hydra.sweep.dir)).absolute()
         _created_root = _first_missing(_sweep_dir)

@@ -105,8 +105,9 @@ def validate_job(cfg: DictConfig, *, consume: bool = False) -> tuple[str, str | 
     saves copying the whole config once more).
     """
     task_cfg = cfg if consume else copy.deepcopy(cfg)
-    with read_write(task_cfg), open_dict(task_cfg):
-        del task_cfg["hydra"]
+    if "hydra" in task_cfg:
+        with read_write(task_cfg), open_dict(task_cfg):
+            del task_cfg["hydra"]
     task_name = str(task_cfg.task)
     tasks_dir = Path(__file__).parent / "tasks"
     known = sorted(p.stem for p in tasks_dir.glob("*.py") if not p.stem.startswith("_"))
