@@ -29,7 +29,15 @@ from ddai.curriculum.duplicates import Kept
 from ddai.curriculum.match import DatasetIndex, MatchResult, match_groups, normalize_question
 from ddai.curriculum.order import Item, easy_to_hard, order_items
 from ddai.curriculum.records import Rollout
-from ddai.curriculum.stats import SCORE_FIELDS, GroupTable, Summary, SummaryColumns, collect_groups, segments_index
+from ddai.curriculum.stats import (
+    SCORE_FIELDS,
+    GroupTable,
+    Summary,
+    SummaryColumns,
+    collect_groups,
+    segments_index,
+    sums_per_run,
+)
 from ddai.errors import InputError
 
 EXTRA_BUCKETS = ("no_score", "unmatched", "ambiguous")
@@ -213,14 +221,6 @@ def _summarize(table: GroupTable, gids: np.ndarray, counts: np.ndarray, name: st
                            missing_as_zero=c.missing_score == "zero")
 
 
-def _sums_per_list(per_item: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Sums of consecutive runs of ``per_item`` (run k has ``counts[k]`` items; empty runs give 0)."""
-    bounds = np.zeros(len(per_item) + 1, dtype=np.int64)
-    np.cumsum(per_item, out=bounds[1:])
-    ends = np.cumsum(counts)
-    return bounds[ends] - bounds[ends - counts]
-
-
 def _counts_text(files: dict[str, list[int]]) -> str:
     return ", ".join(f"{k}={len(set(v))}" for k, v in files.items())
 
@@ -338,7 +338,7 @@ def prompt_stats_table(res: Result, c: Any) -> pa.Table:
         "groups": arrow_build.flat_lists([table.uid[g] for g in flat_list], n_groups, pa.string()),
         "steps": arrow_build.flat_lists([table.step[g] for g in flat_list], n_groups, pa.int64()),
         "n_groups": _arr(n_groups, no_null, i64),
-        "n_rollouts": _arr(_sums_per_list(table.n_rollouts[flat], n_groups), no_null, i64),
+        "n_rollouts": _arr(sums_per_run(table.n_rollouts[flat], n_groups), no_null, i64),
         "score_field": arrow_build.strings([c.score if h else None for h in has.tolist()]),
     }
     for k in ("n", "n_missing", "n_invalid", "n_unusable"):

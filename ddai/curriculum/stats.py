@@ -130,13 +130,8 @@ class GroupTable(Sequence[Group]):
         idx = segments_index(self.offsets[gids], lens).tolist()
         values = self.values[name]
         picked = list(itemgetter(*idx)(values)) if len(idx) > 1 else [values[i] for i in idx]
-        per_entry = np.zeros(len(counts), dtype=np.int64)
-        if len(gids):
-            bounds = np.zeros(len(gids) + 1, dtype=np.int64)
-            np.cumsum(lens, out=bounds[1:])
-            ends = np.cumsum(counts)
-            per_entry = bounds[ends] - bounds[ends - counts]
-        return summarize_segments(picked, per_entry, count_at=count_at, tau=tau, missing_as_zero=missing_as_zero)
+        return summarize_segments(picked, sums_per_run(lens, counts), count_at=count_at, tau=tau,
+                                  missing_as_zero=missing_as_zero)
 
     @classmethod
     def from_groups(cls, groups: Iterable[Group]) -> GroupTable:
@@ -386,6 +381,14 @@ class GroupCollector:
     def groups(self) -> GroupTable:
         """The groups, in first-seen order."""
         return self.table()
+
+
+def sums_per_run(per_item: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sums of consecutive runs of ``per_item`` (run k has ``counts[k]`` items; empty runs give 0)."""
+    bounds = np.zeros(len(per_item) + 1, dtype=np.int64)
+    np.cumsum(per_item, out=bounds[1:])
+    ends = np.cumsum(counts)
+    return bounds[ends] - bounds[ends - counts]
 
 
 def segments_index(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
