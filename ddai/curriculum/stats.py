@@ -274,43 +274,11 @@ class GroupCollector:
                 self._add_fresh_step(fresh_keys, step, source, uids, dataset_ids, decks, questions, ndcg, judge, final,
                                      lens)
                 return
-        gid_of = self._gid
-        fresh = self._fresh
-        uid_list, step_list, ev_list = self._uid, self._step, self._ev
-        slice_gid, slice_len = self._slice_gid, self._slice_len
-        o = 0
+        o = 0    # a step seen before, a uid twice in it, an empty group: one group at a time
         for uid, did, dk, q, n in zip(uids, dataset_ids, decks, questions, lens):
-            if not n:
-                continue
-            key = (step, uid)
-            g = gid_of.get(key)
-            if g is None:
-                g = gid_of[key] = len(uid_list)
-                uid_list.append(uid)
-                step_list.append(step)
-                fk = (source, did, dk, q)
-                e = fresh.get(fk)
-                if e is None:
-                    e = fresh[fk] = self._fresh_evidence(source, did, dk, q)
-                ev_list.append(e)
-            else:
-                self._ev[g] = self._merged(self._ev[g], source, did, dk, q)
-            slice_gid.append(g)
-            slice_len.append(n)
+            if n:
+                self.add_group(step, uid, source, did, dk, q, ndcg[o:o + n], judge[o:o + n], final[o:o + n])
             o += n
-        v = self._values
-        if o == len(ndcg):
-            v["ndcg"].extend(ndcg)
-            v["judge"].extend(judge)
-            v["final"].extend(final)
-        else:   # groups the loop skipped hold values the lens do not count: keep only the counted ones
-            o = 0
-            for n in lens:
-                if n:
-                    v["ndcg"].extend(ndcg[o:o + n])
-                    v["judge"].extend(judge[o:o + n])
-                    v["final"].extend(final[o:o + n])
-                o += n
 
     def _add_fresh_step(self, fresh_keys: dict, step: int, source: str, uids: list[str], dataset_ids: list,
                         decks: list, questions: list, ndcg: list, judge: list, final: list, lens: list[int]) -> None:
@@ -330,7 +298,7 @@ class GroupCollector:
                     fk = ev_keys[i]
                     e = fresh.get(fk)
                     if e is None:
-                        e = fresh[fk] = self._fresh_evidence(*fk[:3], fk[3])
+                        e = fresh[fk] = self._fresh_evidence(*fk)
                     evs[i] = e
         self._ev.extend(evs)
         self._slice_gid.extend(range(n_groups, n_groups + k))
