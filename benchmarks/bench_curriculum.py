@@ -116,22 +116,33 @@ def _child(name: str, log: str, dataset: str) -> None:
 
 # --- the driver -------------------------------------------------------------------------------
 
+_PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
+
+
+def _proc_bytes(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
 def _tree_rss_kb(pid: int) -> int:
-    """Resident set size of ``pid`` plus all its descendants (Linux /proc), in KB."""
+    """Resident set size of ``pid`` plus all its descendants (Linux /proc), in KB.
+
+    WHY statm through ``os.read`` (not ``status`` line by line): the sampler runs every 10 ms
+    beside the measured job, and on a 2-core machine whose two cores the job uses, its CPU is
+    taken from the job. Reading ``status`` cost ~0.18 ms of CPU per sample of a two-process
+    tree (~2 % of a core), ``statm`` ~0.05 ms; both give the same resident size."""
     total = 0
     stack = [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
+            total += int(_proc_bytes(f"/proc/{p}/statm").split()[1]) * _PAGE_KB
             for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    stack.extend(int(c) for c in fh.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+                stack.extend(int(c) for c in _proc_bytes(f"/proc/{p}/task/{task}/children").split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError, IndexError):
             continue
     return total
 

@@ -25,6 +25,9 @@ if __name__ == "__main__":
     from ddai.launch import startup_gc
 
     startup_gc.pause()   # until the composed config is checked (ddai.launch.startup_gc's WHY)
+    from ddai import blas_threads
+
+    blas_threads.install()   # numpy's BLAS threads would spin beside the reading (ddai.blas_threads)
     # Before Hydra's imports and composition (~0.5 s on one core): a big log named on the command
     # line starts being read on the other cores meanwhile (ddai.launch.early_read).
     from ddai.launch import early_read
@@ -38,7 +41,7 @@ from omegaconf import DictConfig
 
 import ddai
 from ddai.errors import DdaiError
-from ddai.launch import cli
+from ddai.launch import cli, yaml_loader
 from ddai.launch.registry import register_all
 from ddai.launch.secrets import redact
 
@@ -149,6 +152,7 @@ def run() -> None:
     """Entry point: install the one-line error reporter, then hand over to Hydra."""
     cli.install()
     _skip_mode_probe()
+    yaml_loader.install()   # config files parsed by libyaml (ddai.launch.yaml_loader's WHY)
     main()
 
 

@@ -344,6 +344,9 @@ def _export_next_round(rep: Report, a: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point: exit 0 on success, 2 with one message on a user error."""
+    from ddai import blas_threads
+
+    blas_threads.install()   # numpy's BLAS threads would spin beside the reading (ddai.blas_threads)
     try:
         code = run(argv)
     except DdaiError as exc:

@@ -227,3 +227,15 @@ def test_from_groups_round_trips_and_indexes_like_a_list():
     assert _view(table[-1]) == _view(plain[-1]) and [_view(g) for g in table[1:3]] == [_view(g) for g in plain[1:3]]
     with pytest.raises(IndexError):
         table[len(plain)]
+
+
+def test_distinct_is_np_unique_without_numpy_ma() -> None:
+    """match's distinct (row, evidence) pairs: the same values as np.unique, sorted."""
+    import numpy as np
+
+    from ddai.curriculum.match import _distinct
+
+    rng = np.random.default_rng(7)
+    for n in (0, 1, 2, 3, 50, 5000):
+        a = rng.integers(-20, 20, n, dtype=np.int64)
+        assert np.array_equal(_distinct(a), np.unique(a))
