@@ -55,7 +55,13 @@ MAIN_SHARE = 0.4
 # Workers started early (:func:`start_early`) have decoded most of their segments by the time the
 # main process reads: it takes a tenth (a timeline of the 400 MB benchmark logs showed the worker
 # done before the main process began its fifth; 0.05-0.1 measured best, 0.2 worst).
-EARLY_MAIN_SHARE = 0.1
+EARLY_MAIN_SHARE = 0.0
+# The caller takes over the end of the last worker's segment when it has replayed everything the
+# worker sent and waits (:func:`_replay`): the share of what is left that it takes, and the least
+# worth taking. Balanced so both finish together: after its share the caller still replays the
+# worker's steps and decides (~0.3 s), while the worker hashes the file (~0.27 s per 400 MB).
+TAKE_SHARE = 0.55
+MIN_TAKE_BYTES = 8 * 1024 * 1024
 _BOUNDARY_SEARCH = 64 * 1024 * 1024   # how far past a cut point to look for a step key
 _WINDOW = 1 << 20
 _HASH_CHUNK = 4 << 20
@@ -200,12 +206,15 @@ def plan(path: Path, size: int, processes: int, main_share: float = MAIN_SHARE) 
 
 def scan_segment(path: Path, source: str, start: int, end: int, last: bool, typed: Any, sink: Any,
                  advance: Callable[[int], None] = lambda n: None,
-                 after_step: Callable[[int], None] = lambda at: None) -> tuple[int, int | None]:
+                 after_step: Callable[[int], None] = lambda at: None,
+                 stop_before: Callable[[int], bool] | None = None) -> tuple[int, int | None]:
     """Feed bytes ``[start, end)`` step by step to ``sink.add_step`` (a collector, or a worker's
     sender); returns ``(rollouts, resume_at)``. ``resume_at`` is None when the whole segment was
     read, else the offset of the first step the typed decoder does not read exactly (nothing of
     it reached ``sink``): the sequential reader takes over there. ``after_step(offset)`` follows
-    each step, with the offset where the next one begins."""
+    each step, with the offset where the next one begins; ``stop_before(offset)`` is asked before
+    each step (the offset of its key) and a True stops the read there, that offset its
+    ``resume_at`` (a worker whose caller took over the rest)."""
     from ddai.curriculum.read_typed import DecodeErrors
 
     n_records = 0
@@ -217,7 +226,7 @@ def scan_segment(path: Path, source: str, start: int, end: int, last: bool, type
     def take(raw: rs.RawStep) -> bool:
         nonlocal n_records
         _key, number, _key_text, text, is_last = raw
-        if number is None:
+        if number is None or (stop_before is not None and stop_before(splitter.yield_at)):
             return False
         view = object_view(text, is_last)
         if view is None:
@@ -411,16 +420,78 @@ class _Drain(threading.Thread):
                     return out
                 self.cond.wait()
 
+    def waiting(self) -> bool:
+        """Nothing received is left unread and the worker is still running: a read would wait."""
+        with self.cond:
+            return self.pos >= len(self.buf) and not self.eof
 
-def _replay(proc: subprocess.Popen, drain: _Drain, start: int, collector: Any) -> tuple[int, int | None]:
+
+@dataclass
+class TakeOver:
+    """What the caller needs to decode the end of the last worker's segment itself: the file, the
+    segment's end, the typed decoder. ``offset`` and ``steps`` are set once it has done so
+    (``steps`` None: its own decode stopped early, so the steps it took are read sequentially)."""
+
+    path: Path
+    source: str
+    end: int
+    typed: Any
+    offset: int | None = None
+    steps: list[tuple[Any, ...]] | None = None
+    rollouts: int = 0
+
+    def add_step(self, *args: Any) -> None:      # the collector's method, for scan_segment
+        self.steps.append(args)  # type: ignore[union-attr]
+
+    def take(self, proc: subprocess.Popen, seen_to: int, lag: int) -> None:
+        """Tell the worker to stop at a step key in the last :data:`TAKE_SHARE` of what it has left,
+        then decode from there to the end; nothing when too little is left or the worker is gone.
+
+        ``seen_to``: where the steps replayed so far end; ``lag``: how far the worker may be past
+        that (it sends a message every few steps)."""
+        ahead = seen_to + lag
+        left = self.end - ahead
+        if left < MIN_TAKE_BYTES / TAKE_SHARE:
+            self.offset = -1          # not worth it now, nor later (less is left then)
+            return
+        with open_raw(self.path) as fh:
+            at = _boundary(fh, self.end - int(left * TAKE_SHARE), self.end)
+        if at is None or at <= ahead or at >= self.end:
+            self.offset = -1
+            return
+        try:
+            proc.stdin.write(b"limit %d\n" % at)  # type: ignore[union-attr]
+            proc.stdin.flush()  # type: ignore[union-attr]
+        except (OSError, ValueError):  # the worker is gone: its replay ends at what it sent
+            self.offset = -1
+            return
+        self.offset, self.steps = at, []
+        n, resume = scan_segment(self.path, self.source, at, self.end, True, self.typed, self)
+        if resume is None:
+            self.rollouts = n
+        else:
+            self.steps = None
+
+
+def _replay(proc: subprocess.Popen, drain: _Drain, start: int, collector: Any,
+            take_over: TakeOver | None = None) -> tuple[int, int | None]:
     """Replay a worker's stream of steps into ``collector`` as it arrives; ``(rollouts, resume_at)``
     as :func:`scan_segment` gives them (a worker that dies or answers garbage: resume where its
-    last complete message left off)."""
+    last complete message left off).
+
+    With ``take_over`` (the last worker, whose segment ends the file): the first time this would
+    wait for the worker, the caller decodes the end of the segment itself (:meth:`TakeOver.take`)
+    and adds those steps after the worker's, once the worker says it stopped just before them.
+    A worker that had read past that point already sends all its steps; the caller's are dropped.
+    """
     unpickler = pickle.Unpickler(drain)  # type: ignore[arg-type]
     add_step = collector.add_step
     n_records = 0
     resume = start
+    lag = 0
     while True:
+        if take_over is not None and take_over.offset is None and drain.waiting():
+            take_over.take(proc, resume, lag)
         try:
             msg = unpickler.load()
         except Exception:  # noqa: BLE001 - EOF or garbage: the worker is gone; read on sequentially
@@ -430,10 +501,15 @@ def _replay(proc: subprocess.Popen, drain: _Drain, start: int, collector: Any) -
             for args in msg[1]:
                 add_step(*args)
             n_records += msg[2]
+            lag = max(lag, msg[3] - resume)
             resume = msg[3]
         elif kind == "end":
             return n_records, None
-        else:   # "stop": the worker met a step it does not read exactly
+        elif kind == "limit" and take_over is not None and take_over.steps is not None and msg[1] == take_over.offset:
+            for args in take_over.steps:
+                add_step(*args)
+            return n_records + take_over.rollouts, None
+        else:   # "stop": the worker met a step it does not read exactly (or "limit" where this side's read failed)
             return n_records, msg[1]
 
 
@@ -535,7 +611,9 @@ def read_parallel(path: Path, source: str, size: int, cuts: list[int], collector
         for i, proc in enumerate(procs, 1):
             if resume is not None:
                 break
-            n, resume = _replay(proc, drains[i - 1], cuts[i], collector)
+            last = i == len(procs)
+            n, resume = _replay(proc, drains[i - 1], cuts[i], collector,
+                                TakeOver(path, source, cuts[-1], typed) if last else None)
             n_records += n
             if resume is None:
                 advance(cuts[i + 1] - cuts[i])

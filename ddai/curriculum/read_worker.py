@@ -3,7 +3,8 @@
 Decodes bytes ``[START, END)`` of a step-keyed log (see :mod:`ddai.curriculum.read_parallel`) and
 streams pickles to stdout, all from one pickler (repeated prompts and page tuples are sent once):
 ``("steps", add_step calls, rollouts, offset after them)`` every few steps, then ``("end",)``, or
-``("stop", offset)`` at the first step the typed decoder does not read exactly. It builds its
+``("stop", offset)`` at the first step the typed decoder does not read exactly, or
+``("limit", offset)`` when it stopped at a step the caller took over (below). It builds its
 typed decoder from the document's first step itself, exactly as the caller did. With ``HASH``
 ``1``, a worker that reached ``("end",)`` then hashes the whole file and sends
 ``("sha256", hex digest)`` from a fresh pickler (no reference into the steps' memo).
@@ -12,6 +13,14 @@ WHY the hash is here: when a worker is done, its core is free while the caller r
 decides; hashing there leaves the caller's GIL alone (a hashing thread in the caller needs the
 GIL back after every chunk and waited up to 5 ms for it each time while the caller ran Python:
 0.33 s of hashing took over a second).
+
+WHY the caller may take the end of the segment (``limit N`` on stdin): the caller reads what
+the worker sends as it comes; when it has caught up and waits, the worker still has work left
+and the caller's core idles. The caller then writes ``limit N\n`` (``N`` the offset of a step
+key) and decodes ``[N, END)`` itself; the worker stops before the first step at or past ``N``
+and says so with ``("limit", offset)``. A worker already past ``N`` ignores the line and reads
+on to the end (the caller drops what it decoded). :mod:`ddai.curriculum.read_parallel` holds
+the caller's side.
 
 WHY it watches its parent: it must never outlive the run that started it. On Linux the kernel
 sends it SIGKILL when the parent dies; everywhere, a thread waits for end of file on stdin (a
@@ -29,7 +38,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-STEPS_PER_MESSAGE = 16
+STEPS_PER_MESSAGE = 8   # also how far the caller's idea of this worker's progress may lag
+
+
+# The offset the caller took over from (``limit N`` on stdin); past the end of any file until then.
+LIMIT = [1 << 62]
 
 
 def _die_with_parent(parent: int) -> None:
@@ -44,14 +57,42 @@ def _die_with_parent(parent: int) -> None:
     if os.getppid() != parent:   # the parent died before the line above took effect
         os._exit(1)
 
+    fd = sys.stdin.fileno()
+    # what the parent wrote before this process started is applied before the first step is read
+    pending = b""
+    os.set_blocking(fd, False)
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:        # end of file already: the parent is gone
+                os._exit(1)
+            pending = _apply_lines(pending + chunk)
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, True)
+
     def watch() -> None:
+        rest = pending
         try:
-            while sys.stdin.buffer.read(1 << 16):
-                pass
+            while chunk := os.read(fd, 1 << 16):     # until end of file: the parent is gone
+                rest = _apply_lines(rest + chunk)
         finally:
             os._exit(1)
 
     threading.Thread(target=watch, name="ddai-parent-watch", daemon=True).start()
+
+
+def _apply_lines(data: bytes) -> bytes:
+    """Apply the complete ``limit N`` lines in ``data``; returns the incomplete last line."""
+    *lines, rest = data.split(b"\n")
+    for line in lines:
+        if line.startswith(b"limit "):
+            try:
+                LIMIT[0] = int(line[6:])
+            except ValueError:
+                pass
+    return rest
 
 
 class _Sender:
@@ -99,11 +140,24 @@ def main(argv: list[str]) -> None:
         if typed is None:
             sender.send(("stop", int(start)))
         else:
+            limited = []
+
+            def at_limit(offset: int) -> bool:
+                if offset >= LIMIT[0]:
+                    limited.append(offset)
+                    return True
+                return False
+
             _, resume = rp.scan_segment(Path(path), source, int(start), int(end), last == "1", typed, sender,
-                                        after_step=sender.after_step)
+                                        after_step=sender.after_step, stop_before=at_limit)
             sender.flush()
-            sender.send(("end",) if resume is None else ("stop", resume))
-            if resume is None and hash_file:
+            if resume is None:
+                sender.send(("end",))
+            elif limited and limited[-1] == resume:
+                sender.send(("limit", resume))
+            else:
+                sender.send(("stop", resume))
+            if hash_file and (resume is None or (limited and limited[-1] == resume)):
                 sender.out.write(pickle.dumps(("sha256", rp.sha256_of(Path(path))), protocol=pickle.HIGHEST_PROTOCOL))
                 sender.out.flush()
     except Exception:  # noqa: BLE001, S110 - the caller resumes after the last message it got

@@ -421,3 +421,171 @@ def test_a_read_whose_workers_were_stopped_hashes_here(tmp_path, monkeypatch):
     _assert_same(log, 2)
     assert got[0][1] is not None and not isinstance(got[0][2], rp._WorkerDigest)
     assert len(threads) == 1                                   # resumed sequentially; hashed here
+
+
+# --- the caller takes over the end of the last worker's segment ---------------------------------
+
+def _worker_messages(out: bytes) -> list:
+    stream = io.BytesIO(out)
+    steps = pickle.Unpickler(stream)
+    msgs = [steps.load()]
+    while msgs[-1][0] == "steps":
+        msgs.append(steps.load())
+    rest = stream.read()
+    if rest:
+        msgs.append(pickle.loads(rest))
+    return msgs
+
+
+class _Steps:
+    def __init__(self):
+        self.calls: list = []
+
+    def add_step(self, *args):
+        self.calls.append(args)
+
+
+def _worker_output(log: Path, start: int, limit: int | None) -> bytes:
+    """Everything a hashing worker for ``[start, end of file)`` writes; ``limit``: a ``limit N``
+    line written to its stdin before it starts (so it applies from its first step)."""
+    r, w = os.pipe()
+    if limit is not None:
+        os.write(w, b"limit %d\n" % limit)
+    env = {**os.environ, "PYTHONPATH": rp._worker_path()}
+    proc = subprocess.Popen([sys.executable, "-S", "-m", "ddai.curriculum.read_worker", str(log), str(log),
+                             str(start), str(log.stat().st_size), "1", str(os.getpid()), "1"],
+                            stdin=r, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    os.close(r)
+    try:
+        out = proc.stdout.read()       # the write end stays open here: its end of file would stop the worker
+        assert proc.wait() == 0
+    finally:
+        os.close(w)
+        proc.stdout.close()
+    return out
+
+
+def _middle_step(log: Path, start: int) -> int:
+    size = log.stat().st_size
+    with open(log, "rb") as fh:
+        at = rp._boundary(fh, (start + size) // 2, size)
+    assert start < at < size
+    return at
+
+
+def test_a_worker_stops_before_the_step_it_was_told_to_leave(tmp_path):
+    """``limit N`` on the worker's stdin: it sends exactly the steps before the one at N, says
+    ``("limit", N)``, and still hashes the whole file."""
+    log = write_log(tmp_path / "log.json", 40)
+    start = rp.plan(log, log.stat().st_size, 2)[1]
+    at = _middle_step(log, start)
+    msgs = _worker_messages(_worker_output(log, start, at))
+    assert [m[0] for m in msgs[-2:]] == ["limit", "sha256"] and msgs[-2][1] == at
+    assert msgs[-3][3] == at                                  # the steps sent end where the caller begins
+    assert msgs[-1][1] == hashlib.sha256(log.read_bytes()).hexdigest()
+    expected = _Steps()
+    assert rp.scan_segment(log, str(log), start, at, False, rp.first_typed(log), expected) == (
+        sum(m[2] for m in msgs if m[0] == "steps"), None)
+    assert repr([a for m in msgs if m[0] == "steps" for a in m[1]]) == repr(expected.calls)   # (NaN scores)
+
+
+def _replayed(tmp_path: Path, log: Path, start: int, out: bytes, take: rp.TakeOver) -> tuple[int, int | None, list]:
+    """``_replay`` of a recorded worker stream (played back by ``cat``) with a take-over already done."""
+    stream = tmp_path / "stream.bin"
+    stream.write_bytes(out)
+    proc = subprocess.Popen(["cat", str(stream)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    drain = rp._Drain(proc.stdout.fileno())
+    drain.start()
+    got = _Steps()
+    try:
+        n, resume = rp._replay(proc, drain, start, got, take)
+    finally:
+        rp._stop([proc], [drain])
+    return n, resume, got.calls
+
+
+def _taken(log: Path, at: int) -> rp.TakeOver:
+    take = rp.TakeOver(log, str(log), log.stat().st_size, rp.first_typed(log), offset=at, steps=[])
+    n, resume = rp.scan_segment(log, str(log), at, log.stat().st_size, True, take.typed, take)
+    assert resume is None and take.steps
+    take.rollouts = n
+    return take
+
+
+def test_the_callers_steps_follow_the_workers_when_it_stopped_for_them(tmp_path):
+    log = write_log(tmp_path / "log.json", 40)
+    start = rp.plan(log, log.stat().st_size, 2)[1]
+    at = _middle_step(log, start)
+    whole = _Steps()
+    total, _ = rp.scan_segment(log, str(log), start, log.stat().st_size, True, rp.first_typed(log), whole)
+    n, resume, calls = _replayed(tmp_path, log, start, _worker_output(log, start, at), _taken(log, at))
+    assert (n, resume) == (total, None)
+    assert repr(calls) == repr(whole.calls)                   # document order: the worker's, then the caller's
+
+
+def test_a_worker_that_read_past_the_limit_wins_and_the_callers_steps_are_dropped(tmp_path):
+    """The worker had passed the caller's step before it heard of it: it sends everything and ends;
+    what the caller decoded of that part is not added twice."""
+    log = write_log(tmp_path / "log.json", 40)
+    start = rp.plan(log, log.stat().st_size, 2)[1]
+    at = _middle_step(log, start)
+    whole = _Steps()
+    total, _ = rp.scan_segment(log, str(log), start, log.stat().st_size, True, rp.first_typed(log), whole)
+    n, resume, calls = _replayed(tmp_path, log, start, _worker_output(log, start, None), _taken(log, at))
+    assert (n, resume) == (total, None)
+    assert repr(calls) == repr(whole.calls)
+
+
+def test_a_limit_the_caller_could_not_decode_past_is_read_sequentially(tmp_path):
+    """The worker stopped for the caller, but the caller's own decode of that part stopped early:
+    the read resumes (sequentially) at the caller's step."""
+    log = write_log(tmp_path / "log.json", 40)
+    start = rp.plan(log, log.stat().st_size, 2)[1]
+    at = _middle_step(log, start)
+    failed = _taken(log, at)
+    failed.steps = None
+    n, resume, calls = _replayed(tmp_path, log, start, _worker_output(log, start, at), failed)
+    before = _Steps()
+    assert (n, resume) == (rp.scan_segment(log, str(log), start, at, False, rp.first_typed(log), before)[0], at)
+    assert repr(calls) == repr(before.calls)
+
+
+def _take_spy(monkeypatch) -> list:
+    """Every take-over attempt (offset, whether the caller's own decode succeeded); the caller
+    tries as soon as it reads the last worker's stream, whatever is left."""
+    seen: list = []
+    real = rp.TakeOver.take
+
+    def spy(self, proc, seen_to, lag):
+        real(self, proc, seen_to, lag)
+        seen.append((self.offset, self.steps is not None))
+
+    monkeypatch.setattr(rp.TakeOver, "take", spy)
+    monkeypatch.setattr(rp, "MIN_TAKE_BYTES", 0)
+    monkeypatch.setattr(rp._Drain, "waiting", lambda self: True)
+    return seen
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_a_read_whose_caller_takes_over_equals_the_sequential_one(tmp_path, monkeypatch, processes):
+    """Whatever the race gives -- the worker stops for the caller, had passed its step, or had
+    ended already -- groups, counts and digest are the sequential read's."""
+    log = write_log(tmp_path / "log.json", 90)
+    seen = _take_spy(monkeypatch)
+    _assert_same(log, processes)
+    assert len(seen) == 1                                     # one attempt, on the last worker only
+
+
+def test_a_take_over_whose_own_decode_fails_reads_the_same(tmp_path, monkeypatch):
+    log = write_log(tmp_path / "log.json", 60)
+    seen = _take_spy(monkeypatch)
+    real_scan = rp.scan_segment
+
+    def failing(path, source, start, end, last, typed, sink, *args, **kwargs):
+        if isinstance(sink, rp.TakeOver):
+            return 0, start              # as if its first step were not read exactly
+        return real_scan(path, source, start, end, last, typed, sink, *args, **kwargs)
+
+    monkeypatch.setattr(rp, "scan_segment", failing)
+    _assert_same(log, 2)
+    assert len(seen) == 1 and seen[0][1] is False
