@@ -277,6 +277,46 @@ def sha256_of(path: Path, stop: threading.Event | None = None) -> str | None:
     return h.hexdigest()
 
 
+_MAP_WINDOW = 32 << 20
+
+
+def sha256_mapped(path: Path) -> str:
+    """The file's SHA-256 in hex, hashed straight from the page cache (a read-only mapping, one
+    window at a time); :func:`sha256_of` where the file cannot be mapped.
+
+    WHY: reading a 400 MB log into a buffer to hash it copies every byte once more; hashing the
+    mapped pages took 0.33 CPU s against 0.49-0.58 s for the copying read here. Each window is
+    dropped from the mapping once hashed (``MADV_DONTNEED``; the pages stay cached), so resident
+    memory grows by one window, not by the file.
+    WHY only in a worker: a file truncated while it is mapped kills the process that touches the
+    lost pages (SIGBUS). A worker that dies sends no digest, and the caller hashes the file
+    itself by reading it (:class:`_WorkerDigest`).
+    """
+    import mmap
+
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise ValueError("nothing to map")   # (a pseudo-file may still have content: read it)
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                view = memoryview(mm)
+                try:
+                    for at in range(0, size, _MAP_WINDOW):
+                        stop = min(size, at + _MAP_WINDOW)
+                        h.update(view[at:stop])
+                        if hasattr(mm, "madvise"):
+                            mm.madvise(mmap.MADV_DONTNEED, at, stop - at)
+                finally:
+                    view.release()
+    except (OSError, ValueError, AttributeError):   # not mappable here: hash it by reading
+        digest = sha256_of(path)
+        assert digest is not None
+        return digest
+    return h.hexdigest()
+
+
 # --- the main process's side ---------------------------------------------------------------------
 
 class _Hasher(threading.Thread):

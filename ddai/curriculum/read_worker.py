@@ -158,7 +158,7 @@ def main(argv: list[str]) -> None:
             else:
                 sender.send(("stop", resume))
             if hash_file and (resume is None or (limited and limited[-1] == resume)):
-                sender.out.write(pickle.dumps(("sha256", rp.sha256_of(Path(path))), protocol=pickle.HIGHEST_PROTOCOL))
+                sender.out.write(pickle.dumps(("sha256", rp.sha256_mapped(Path(path))), protocol=pickle.HIGHEST_PROTOCOL))
                 sender.out.flush()
     except Exception:  # noqa: BLE001, S110 - the caller resumes after the last message it got
         pass

@@ -589,3 +589,21 @@ def test_a_take_over_whose_own_decode_fails_reads_the_same(tmp_path, monkeypatch
     monkeypatch.setattr(rp, "scan_segment", failing)
     _assert_same(log, 2)
     assert len(seen) == 1 and seen[0][1] is False
+
+
+@pytest.mark.parametrize("size", [0, 1, 4095, 4096, 50_000])
+def test_the_workers_mapped_hash_is_sha256(tmp_path, monkeypatch, size):
+    """The worker hashes the mapped file window by window (several windows here) -- the digest
+    is hashlib's of the bytes; an empty file is hashed by reading it."""
+    import mmap
+
+    monkeypatch.setattr(rp, "_MAP_WINDOW", mmap.ALLOCATIONGRANULARITY)
+    f = tmp_path / "f.bin"
+    f.write_bytes(os.urandom(size))
+    assert rp.sha256_mapped(f) == hashlib.sha256(f.read_bytes()).hexdigest()
+
+
+def test_a_file_that_cannot_be_mapped_is_hashed_by_reading(tmp_path):
+    """A pseudo-file (size 0 by stat, content when read) is hashed by reading it."""
+    got = rp.sha256_mapped(Path("/proc/self/cmdline"))
+    assert got == hashlib.sha256(Path("/proc/self/cmdline").read_bytes()).hexdigest()
