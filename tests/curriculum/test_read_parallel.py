@@ -512,26 +512,18 @@ def _taken(log: Path, at: int) -> rp.TakeOver:
     return take
 
 
-def test_the_callers_steps_follow_the_workers_when_it_stopped_for_them(tmp_path):
+@pytest.mark.parametrize("heard", [True, False], ids=["worker stopped for the caller", "worker had read past"])
+def test_the_replay_adds_each_step_once_in_document_order(tmp_path, heard):
+    """The worker stopped before the caller's step: its steps, then the caller's. Or it had passed
+    that step before it heard of it: it sends everything and ends, and what the caller decoded of
+    that part is dropped, not added twice."""
     log = write_log(tmp_path / "log.json", 40)
     start = rp.plan(log, log.stat().st_size, 2)[1]
     at = _middle_step(log, start)
     whole = _Steps()
     total, _ = rp.scan_segment(log, str(log), start, log.stat().st_size, True, rp.first_typed(log), whole)
-    n, resume, calls = _replayed(tmp_path, log, start, _worker_output(log, start, at), _taken(log, at))
-    assert (n, resume) == (total, None)
-    assert repr(calls) == repr(whole.calls)                   # document order: the worker's, then the caller's
-
-
-def test_a_worker_that_read_past_the_limit_wins_and_the_callers_steps_are_dropped(tmp_path):
-    """The worker had passed the caller's step before it heard of it: it sends everything and ends;
-    what the caller decoded of that part is not added twice."""
-    log = write_log(tmp_path / "log.json", 40)
-    start = rp.plan(log, log.stat().st_size, 2)[1]
-    at = _middle_step(log, start)
-    whole = _Steps()
-    total, _ = rp.scan_segment(log, str(log), start, log.stat().st_size, True, rp.first_typed(log), whole)
-    n, resume, calls = _replayed(tmp_path, log, start, _worker_output(log, start, None), _taken(log, at))
+    out = _worker_output(log, start, at if heard else None)
+    n, resume, calls = _replayed(tmp_path, log, start, out, _taken(log, at))
     assert (n, resume) == (total, None)
     assert repr(calls) == repr(whole.calls)
 
