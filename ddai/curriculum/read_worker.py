@@ -6,7 +6,8 @@ streams pickles to stdout, all from one pickler (repeated prompts and page tuple
 ``("stop", offset)`` at the first step the typed decoder does not read exactly, or
 ``("limit", offset)`` when it stopped at a step the caller took over (below). It builds its
 typed decoder from the document's first step itself, exactly as the caller did. With ``HASH``
-``1``, a worker that reached ``("end",)`` then hashes the whole file and sends
+``1``, a worker that reached ``("end",)`` or ``("limit", offset)`` then hashes the whole file
+(a read-only mapping, :func:`~ddai.curriculum.read_parallel.sha256_mapped`) and sends
 ``("sha256", hex digest)`` from a fresh pickler (no reference into the steps' memo).
 
 WHY the hash is here: when a worker is done, its core is free while the caller replays and
