@@ -19,7 +19,7 @@ module: importing ``ddai`` from a user's own program changes nothing in it.
 from __future__ import annotations
 
 import importlib.abc
-import importlib.machinery
+import importlib.util
 import os
 import sys
 from types import ModuleType
@@ -37,7 +37,7 @@ class _OneThreadImport(importlib.abc.MetaPathFinder):
         if name != "numpy":
             return None
         _remove(self)            # one numpy import per process: the hook's work is done
-        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        spec = importlib.util.find_spec(name)   # whichever finder provides numpy (this one is gone)
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         loader = spec.loader

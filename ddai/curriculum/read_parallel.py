@@ -52,9 +52,9 @@ MAX_WORKERS = 4
 # The main process also replays every step into the collector: it takes a smaller share of the
 # decoding than each worker.
 MAIN_SHARE = 0.4
-# Workers started early (:func:`start_early`) have decoded most of their segments by the time the
-# main process reads: it takes a tenth (a timeline of the 400 MB benchmark logs showed the worker
-# done before the main process began its fifth; 0.05-0.1 measured best, 0.2 worst).
+# Workers started early (:func:`start_early`) have decoded much of the file by the time the main
+# process reads: it keeps only the first step and takes over the end of the last worker's segment
+# if it catches up (TakeOver below; which side waited for the other changed from run to run).
 EARLY_MAIN_SHARE = 0.0
 # The caller takes over the end of the last worker's segment when it has replayed everything the
 # worker sent and waits (:func:`_replay`): the share of what is left that it takes, and the least

@@ -141,7 +141,7 @@ def main(argv: list[str]) -> None:
         if typed is None:
             sender.send(("stop", int(start)))
         else:
-            limited = []
+            limited: list[int] = []
 
             def at_limit(offset: int) -> bool:
                 if offset >= LIMIT[0]:
@@ -152,13 +152,14 @@ def main(argv: list[str]) -> None:
             _, resume = rp.scan_segment(Path(path), source, int(start), int(end), last == "1", typed, sender,
                                         after_step=sender.after_step, stop_before=at_limit)
             sender.flush()
+            for_caller = resume is not None and limited[-1:] == [resume]   # stopped where the caller took over
             if resume is None:
                 sender.send(("end",))
-            elif limited and limited[-1] == resume:
+            elif for_caller:
                 sender.send(("limit", resume))
             else:
                 sender.send(("stop", resume))
-            if hash_file and (resume is None or (limited and limited[-1] == resume)):
+            if hash_file and (resume is None or for_caller):
                 sender.out.write(pickle.dumps(("sha256", rp.sha256_mapped(Path(path))), protocol=pickle.HIGHEST_PROTOCOL))
                 sender.out.flush()
     except Exception:  # noqa: BLE001, S110 - the caller resumes after the last message it got
